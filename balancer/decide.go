@@ -1,0 +1,313 @@
+package balancer
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/geodns/geodns/geo"
+	"github.com/geodns/geodns/zones"
+)
+
+// Client is who asked: the address the decision may use (the EDNS Client
+// Subnet address, else the packet source; invalid when neither may be
+// used) and what the GeoIP database says of it.
+type Client struct {
+	Addr netip.Addr
+	// Loc is the database's answer for Addr; Located says it has data.
+	// Loc.Network is set whenever a database was consulted.
+	Loc     geo.Location
+	Located bool
+}
+
+// Rule names the step of a strategy that chose the first region.
+type Rule string
+
+// The rules a Decision can report.
+const (
+	RuleRotation  Rule = "rotation"   // round robin turn
+	RuleWeight    Rule = "weight"     // weighted draw
+	RuleLatency   Rule = "latency"    // lowest measured latency
+	RuleNets      Rule = "nets"       // network override
+	RuleCountry   Rule = "country"    // region serves the client's country
+	RuleContinent Rule = "continent"  // region serves the client's continent
+	RuleNearest   Rule = "nearest"    // nearest region by great-circle distance
+	RuleDefault   Rule = "default"    // nothing else decided
+	RuleNone      Rule = "no-regions" // the service has no regions at all
+)
+
+// Decision is the balancer's answer for one query.
+type Decision struct {
+	Strategy Strategy
+	Rule     Rule
+	// Regions to answer with, best first.
+	Regions []*zones.Region
+	// Scope is the ECS scope prefix length: how much of the client address
+	// the decision depended on (0: not at all).
+	Scope int
+	// Override is the network override that matched (RuleNets).
+	Override netip.Prefix
+	// Down lists the candidate regions skipped because they are down.
+	Down []string
+	// FailOpen is set when every candidate was down and the decision
+	// answered as if all were up.
+	FailOpen bool
+}
+
+// Explain renders the decision for people (zone resolve, API, logs).
+func (d Decision) Explain() string {
+	var b strings.Builder
+	names := make([]string, len(d.Regions))
+	for i, r := range d.Regions {
+		names[i] = r.Name
+	}
+	fmt.Fprintf(&b, "strategy %s chose [%s] by rule %s", d.Strategy, strings.Join(names, ", "), d.Rule)
+	if d.Rule == RuleNets {
+		fmt.Fprintf(&b, " (%s)", d.Override)
+	}
+	if len(d.Down) > 0 {
+		fmt.Fprintf(&b, "; skipped down regions [%s]", strings.Join(d.Down, ", "))
+	}
+	if d.FailOpen {
+		b.WriteString("; every region is down, so the answer fails open and includes down regions")
+	}
+	fmt.Fprintf(&b, "; ECS scope /%d", d.Scope)
+	return b.String()
+}
+
+// Decide picks the regions for one answer to svc for client c.
+func (s *Snapshot) Decide(svc *zones.Service, c Client) Decision {
+	d := Decision{Strategy: s.Strategy(svc)}
+	all := s.Zones.ServiceRegions(svc)
+	if len(all) == 0 {
+		d.Rule = RuleNone
+		return d
+	}
+	cands := make([]*zones.Region, 0, len(all))
+	for _, r := range all {
+		if s.Health[r.Name].Down {
+			d.Down = append(d.Down, r.Name)
+			continue
+		}
+		cands = append(cands, r)
+	}
+	if len(cands) == 0 {
+		cands = all
+		d.FailOpen = true
+	}
+	n := max(svc.Answers, 1)
+	n = min(n, len(cands))
+	switch d.Strategy {
+	case Weighted:
+		d.Rule = RuleWeight
+		d.Regions = weightedOrder(cands, s.counter(svc).Add(1), n)
+	case LeastLatency:
+		d.Rule, d.Regions = s.leastLatency(cands, svc, n)
+	case Geo:
+		s.geo(&d, svc, cands, c, n)
+	default:
+		d.Rule = RuleRotation
+		d.Regions = rotate(cands, s.counter(svc).Add(1), n)
+	}
+	return d
+}
+
+// rotate returns n regions starting at the turn-th position.
+func rotate(cands []*zones.Region, turn uint64, n int) []*zones.Region {
+	out := make([]*zones.Region, n)
+	start := int((turn - 1) % uint64(len(cands)))
+	for i := range out {
+		out[i] = cands[(start+i)%len(cands)]
+	}
+	return out
+}
+
+// invPhi drives a Weyl sequence: frac(turn/φ) spreads consecutive turns
+// evenly over [0,1), so weighted draws match their weights closely after
+// few queries without randomness or shared mutable state beyond one counter.
+const invPhi = 0.6180339887498949
+
+// weightedOrder draws the first region by weight, then fills the answer
+// with the remaining regions by decreasing weight. Regions of weight 0 are
+// drained: they are chosen only when every candidate has weight 0.
+func weightedOrder(cands []*zones.Region, turn uint64, n int) []*zones.Region {
+	var total float64
+	for _, r := range cands {
+		total += r.Weight
+	}
+	out := make([]*zones.Region, 0, n)
+	if total <= 0 {
+		return rotate(cands, turn, n)
+	}
+	_, frac := math.Modf(float64(turn) * invPhi)
+	x := frac * total
+	first := -1
+	for i, r := range cands {
+		if r.Weight <= 0 {
+			continue
+		}
+		first = i
+		if x < r.Weight {
+			break
+		}
+		x -= r.Weight
+	}
+	out = append(out, cands[first])
+	if n == 1 {
+		return out
+	}
+	rest := make([]*zones.Region, 0, len(cands)-1)
+	for i, r := range cands {
+		if i != first && r.Weight > 0 {
+			rest = append(rest, r)
+		}
+	}
+	slices.SortStableFunc(rest, func(a, b *zones.Region) int { return cmp.Compare(b.Weight, a.Weight) })
+	return append(out, rest[:min(n-1, len(rest))]...)
+}
+
+func (s *Snapshot) leastLatency(cands []*zones.Region, svc *zones.Service, n int) (Rule, []*zones.Region) {
+	measured := make([]*zones.Region, 0, len(cands))
+	for _, r := range cands {
+		if s.Health[r.Name].Latency > 0 {
+			measured = append(measured, r)
+		}
+	}
+	if len(measured) == 0 {
+		return RuleRotation, rotate(cands, s.counter(svc).Add(1), n)
+	}
+	slices.SortStableFunc(measured, func(a, b *zones.Region) int {
+		return cmp.Compare(s.Health[a.Name].Latency, s.Health[b.Name].Latency)
+	})
+	for _, r := range cands {
+		if len(measured) >= n {
+			break
+		}
+		if s.Health[r.Name].Latency == 0 {
+			measured = append(measured, r)
+		}
+	}
+	return RuleLatency, measured[:n]
+}
+
+// geo ranks the candidates for the client: override, then explicit
+// country or continent targeting, then distance, then the default.
+func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c Client, n int) {
+	order := make([]*zones.Region, 0, len(cands))
+	if c.Loc.Network.IsValid() {
+		d.Scope = c.Loc.Network.Bits()
+	}
+	if c.Addr.IsValid() {
+		for _, o := range svc.Nets {
+			if !o.Prefix.Contains(c.Addr) {
+				continue
+			}
+			if r := pick(cands, o.Region); r != nil {
+				d.Rule, d.Override, d.Scope = RuleNets, o.Prefix, o.Prefix.Bits()
+				order = append(order, r)
+				break
+			}
+		}
+		d.Scope = narrowScope(svc.Nets, c.Addr, d.Scope)
+	}
+	if c.Located {
+		var qualified []*zones.Region
+		rule := RuleCountry
+		if c.Loc.Country != "" {
+			qualified = serving(cands, func(r *zones.Region) []string { return r.Countries }, c.Loc.Country)
+		}
+		if len(qualified) == 0 && c.Loc.Continent != "" {
+			rule = RuleContinent
+			qualified = serving(cands, func(r *zones.Region) []string { return r.Continents }, c.Loc.Continent)
+		}
+		if len(qualified) > 0 {
+			if d.Rule == "" {
+				d.Rule = rule
+			}
+			for _, r := range weightedOrder(qualified, s.counter(svc).Add(1), len(qualified)) {
+				order = appendNew(order, r)
+			}
+		}
+		if c.Loc.HasCoordinates {
+			byDistance := slices.Clone(cands)
+			slices.SortStableFunc(byDistance, func(a, b *zones.Region) int {
+				return cmp.Compare(distance(c.Loc, a.Location), distance(c.Loc, b.Location))
+			})
+			if d.Rule == "" && byDistance[0].Location != nil {
+				d.Rule = RuleNearest
+			}
+			for _, r := range byDistance {
+				order = appendNew(order, r)
+			}
+		}
+	}
+	if def := pick(cands, svc.Default); def != nil {
+		order = appendNew(order, def)
+	}
+	if d.Rule == "" {
+		d.Rule = RuleDefault
+	}
+	for _, r := range cands {
+		order = appendNew(order, r)
+	}
+	d.Regions = order[:n]
+}
+
+// narrowScope lengthens scope so that no network override inside the
+// client's scope network is claimed by an answer that did not use it.
+func narrowScope(nets []zones.NetOverride, addr netip.Addr, scope int) int {
+	around, err := addr.Prefix(scope)
+	if err != nil {
+		return scope
+	}
+	for _, o := range nets {
+		if o.Prefix.Bits() > scope && around.Overlaps(o.Prefix) {
+			scope = max(scope, o.Prefix.Bits())
+		}
+	}
+	return scope
+}
+
+func pick(cands []*zones.Region, name string) *zones.Region {
+	for _, r := range cands {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func serving(cands []*zones.Region, codes func(*zones.Region) []string, code string) []*zones.Region {
+	var out []*zones.Region
+	for _, r := range cands {
+		if slices.Contains(codes(r), code) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func appendNew(order []*zones.Region, r *zones.Region) []*zones.Region {
+	if slices.Contains(order, r) {
+		return order
+	}
+	return append(order, r)
+}
+
+const earthRadiusKm = 6371.0
+
+// distance is the great-circle distance in km (haversine); regions
+// without a location are infinitely far.
+func distance(from geo.Location, to *zones.LatLon) float64 {
+	if to == nil {
+		return math.Inf(1)
+	}
+	rad := func(deg float64) float64 { return deg * math.Pi / 180 }
+	lat1, lat2 := rad(from.Latitude), rad(to.Latitude)
+	dLat, dLon := lat2-lat1, rad(to.Longitude-from.Longitude)
+	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1)*math.Cos(lat2)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * earthRadiusKm * math.Asin(math.Min(1, math.Sqrt(h)))
+}
