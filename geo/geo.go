@@ -12,7 +12,8 @@ type Location struct {
 	Continent string
 	// Country is the ISO 3166-1 alpha-2 code, upper case.
 	Country string
-	// Subdivision is the ISO 3166-2 code of the largest subdivision.
+	// Subdivision is the ISO 3166-2 code of the largest subdivision as the
+	// database stores it: without the country prefix ("VA", not "US-VA").
 	Subdivision string
 	// Latitude and Longitude are valid when HasCoordinates is true.
 	Latitude, Longitude float64
