@@ -197,9 +197,11 @@ func (s *Snapshot) leastLatency(cands []*zones.Region, svc *zones.Service, n int
 // country or continent targeting, then distance, then the default.
 func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c Client, n int) {
 	order := make([]*zones.Region, 0, len(cands))
+	geoScope := 0
 	if c.Loc.Network.IsValid() {
-		d.Scope = c.Loc.Network.Bits()
+		geoScope = c.Loc.Network.Bits()
 	}
+	d.Scope = geoScope
 	if c.Addr.IsValid() {
 		for _, o := range svc.Nets {
 			if !o.Prefix.Contains(c.Addr) {
@@ -207,6 +209,12 @@ func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c
 			}
 			if r := pick(cands, o.Region); r != nil {
 				d.Rule, d.Override, d.Scope = RuleNets, o.Prefix, o.Prefix.Bits()
+				if n > 1 {
+					// The regions after the override are ranked by the
+					// client's location, so the answer depends on the
+					// database network as well.
+					d.Scope = max(d.Scope, geoScope)
+				}
 				order = append(order, r)
 				break
 			}
