@@ -111,3 +111,13 @@ func (e *edns) responseOPT(nodeID string, scope int) *dns.OPT {
 	}
 	return opt
 }
+
+// ClientSubnet builds the ECS option a resolver would send for prefix p.
+func ClientSubnet(p netip.Prefix) *dns.EDNS0_SUBNET {
+	p = p.Masked()
+	family := uint16(1)
+	if p.Addr().Is6() {
+		family = 2
+	}
+	return &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: family, SourceNetmask: uint8(p.Bits()), Address: p.Addr().AsSlice()}
+}

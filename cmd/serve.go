@@ -1,0 +1,140 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/geodns/geodns/balancer"
+	dnsserver "github.com/geodns/geodns/dns"
+	"github.com/geodns/geodns/geo"
+	"github.com/geodns/geodns/zones"
+)
+
+const defaultZonesDir = "/etc/geodns/zones"
+
+// addCommonFlags declares the flags that say what to serve, shared by
+// `serve` and the `zone` commands.
+func addCommonFlags(c *cobra.Command, s *settings) {
+	f := c.Flags()
+	f.StringVar(&s.ZonesDir, "zones", defaultZonesDir, "directory of zone files (*.yaml); env GEODNS_ZONES")
+	f.StringVar(&s.GeoIP, "geoip", "", "MaxMind-format GeoIP database (City or Country; GeoLite2, GeoIP2 or DB-IP); env GEODNS_GEOIP; none: geo answers use each service's default region")
+	f.String("strategy", string(balancer.RoundRobin), "default strategy for services that name none: round_robin, weighted, least_latency, geo; env LOAD_BALANCING_STRATEGY")
+	f.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn, error; env GEODNS_LOG_LEVEL")
+	f.StringVar(&s.LogFormat, "log-format", "auto", "log format: auto (console on a terminal, else JSON), console, json; env GEODNS_LOG_FORMAT")
+}
+
+func newServeCmd() *cobra.Command {
+	var s settings
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the zones over DNS (UDP and TCP)",
+		Long: `Serve the zone files of --zones authoritatively over UDP and TCP.
+
+Settings come from flags, then the environment, then a .env file in the
+working directory. The seed variables are read as well:
+
+  REGIONAL_ENDPOINTS       extra regions, "us-east:https://us.example.com,eu-west:https://eu.example.com"
+  LOAD_BALANCING_STRATEGY  default strategy (round_robin, weighted, least_latency, geo)
+  HEALTH_CHECK_INTERVAL    time between health checks ("30s" or seconds; default 30s)
+  FAILOVER_ENABLED         drop regions that fail their checks from answers (default true)
+  FAILOVER_THRESHOLD       failed checks before a region is down (default 3)`,
+		Example: `  geodns serve --zones testdata/zones --geoip testdata/geoip-city.mmdb
+  geodns serve --dns-addr 0.0.0.0:53 --dns-addr [::]:53 --zones /etc/geodns/zones`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := s.load(c); err != nil {
+				return err
+			}
+			return serve(c.Context(), s)
+		},
+	}
+	addCommonFlags(c, &s)
+	c.Flags().StringArrayVar(&s.DNSAddrs, "dns-addr", []string{"127.0.0.1:5353"}, "address to serve DNS on, UDP and TCP (repeatable)")
+	c.Flags().StringVar(&s.NodeID, "node-id", "", "name of this node in NSID and CHAOS id.server answers (default: host name); env GEODNS_NODE_ID")
+	return c
+}
+
+// load combines flags, environment and .env into s.
+func (s *settings) load(c *cobra.Command) error {
+	env, err := loadEnvironment(".env")
+	if err != nil {
+		return err
+	}
+	return s.fromEnvironment(env, c.Flags())
+}
+
+func serve(ctx context.Context, s settings) error {
+	log, err := newLogger(os.Stderr, s.LogLevel, s.LogFormat)
+	if err != nil {
+		return err
+	}
+	snap, closeGeo, err := buildSnapshot(s, log)
+	if err != nil {
+		return err
+	}
+	defer closeGeo()
+	store := balancer.NewStore(snap)
+	log.Info().
+		Str("strategy", string(s.Strategy)).
+		Dur("health_interval", s.HealthInterval).
+		Bool("failover_enabled", s.FailoverEnabled).
+		Int("failover_threshold", s.FailoverThreshold).
+		Str("node_id", s.NodeID).
+		Msg("settings")
+
+	srv := dnsserver.NewServer(store, log)
+	if err := srv.Listen(s.DNSAddrs...); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	log.Info().Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// buildSnapshot loads the zones and the GeoIP database and logs what will
+// be served. The returned function closes the database.
+func buildSnapshot(s settings, log zerolog.Logger) (*balancer.Snapshot, func(), error) {
+	set, err := zones.LoadDir(s.ZonesDir, s.RegionalEndpoints)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap := &balancer.Snapshot{Zones: set, DefaultStrategy: s.Strategy, NodeID: s.NodeID}
+	closeGeo := func() {}
+	if s.GeoIP == "" {
+		log.Warn().Msg("no GeoIP database (--geoip): geo services answer with their default region")
+	} else {
+		db, err := geo.Open(s.GeoIP)
+		if err != nil {
+			return nil, nil, err
+		}
+		info := db.Info()
+		log.Info().Str("path", info.Path).Str("type", info.Type).Time("built", info.BuildTime).Msg("GeoIP database")
+		snap.Geo = db
+		closeGeo = func() { db.Close() }
+	}
+	for _, z := range set.Zones {
+		log.Info().Str("zone", z.Origin).Str("file", z.File).Int("names", len(z.Nodes)).Msg("serving zone")
+	}
+	for _, name := range set.RegionNames {
+		r := set.Regions[name]
+		log.Info().Str("region", r.Name).Str("endpoint", r.Endpoint).Float64("weight", r.Weight).Msg("region")
+	}
+	return snap, closeGeo, nil
+}
+
+// errorf reports a failure the user must see, with an exit code.
+func errorf(c *cobra.Command, code int, format string, args ...any) error {
+	fmt.Fprintf(c.ErrOrStderr(), format+"\n", args...)
+	return exitError{code: code}
+}
