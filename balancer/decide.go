@@ -36,6 +36,8 @@ const (
 	RuleContinent Rule = "continent"  // region serves the client's continent
 	RuleNearest   Rule = "nearest"    // nearest region by great-circle distance
 	RuleDefault   Rule = "default"    // nothing else decided
+	RuleFallback  Rule = "fallback"   // the service's fallback order
+	RuleBackup    Rule = "backup"     // every region down: the service's backup
 	RuleNone      Rule = "no-regions" // the service has no regions at all
 )
 
@@ -55,6 +57,13 @@ type Decision struct {
 	// FailOpen is set when every candidate was down and the decision
 	// answered as if all were up.
 	FailOpen bool
+	// Moved lists manual failovers that replaced a chosen region.
+	Moved []Move
+}
+
+// Move is one manual failover applied to a decision.
+type Move struct {
+	From, To string
 }
 
 // Explain renders the decision for people (zone resolve, API, logs).
@@ -71,8 +80,14 @@ func (d Decision) Explain() string {
 	if len(d.Down) > 0 {
 		fmt.Fprintf(&b, "; skipped down regions [%s]", strings.Join(d.Down, ", "))
 	}
+	if d.Rule == RuleBackup {
+		b.WriteString("; every region of the service is down, so its backup region answers")
+	}
 	if d.FailOpen {
 		b.WriteString("; every region is down, so the answer fails open and includes down regions")
+	}
+	for _, m := range d.Moved {
+		fmt.Fprintf(&b, "; manual failover moved %s to %s", m.From, m.To)
 	}
 	fmt.Fprintf(&b, "; ECS scope /%d", d.Scope)
 	return b.String()
@@ -88,13 +103,17 @@ func (s *Snapshot) Decide(svc *zones.Service, c Client) Decision {
 	}
 	cands := make([]*zones.Region, 0, len(all))
 	for _, r := range all {
-		if s.Health[r.Name].Down {
+		if s.down(r.Name) {
 			d.Down = append(d.Down, r.Name)
 			continue
 		}
 		cands = append(cands, r)
 	}
 	if len(cands) == 0 {
+		if backup := s.Zones.Regions[svc.Backup]; backup != nil && s.Admin[backup.Name] != ForceDown {
+			d.Rule, d.Regions = RuleBackup, []*zones.Region{backup}
+			return s.applyFailovers(d)
+		}
 		cands = all
 		d.FailOpen = true
 	}
@@ -112,7 +131,7 @@ func (s *Snapshot) Decide(svc *zones.Service, c Client) Decision {
 		d.Rule = RuleRotation
 		d.Regions = rotate(cands, s.counter(svc).Add(1), n)
 	}
-	return d
+	return s.applyFailovers(d)
 }
 
 // rotate returns n regions starting at the turn-th position.
@@ -239,6 +258,7 @@ func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c
 				order = appendNew(order, r)
 			}
 		}
+		order = fallbacks(d, svc, cands, order)
 		if c.Loc.HasCoordinates {
 			byDistance := slices.Clone(cands)
 			slices.SortStableFunc(byDistance, func(a, b *zones.Region) int {
@@ -255,6 +275,7 @@ func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c
 	if def := pick(cands, svc.Default); def != nil {
 		order = appendNew(order, def)
 	}
+	order = fallbacks(d, svc, cands, order)
 	if d.Rule == "" {
 		d.Rule = RuleDefault
 	}
@@ -262,6 +283,20 @@ func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c
 		order = appendNew(order, r)
 	}
 	d.Regions = order[:n]
+}
+
+// fallbacks appends the service's configured fallback order: where the
+// regions serving the client are down, these come before distance.
+func fallbacks(d *Decision, svc *zones.Service, cands, order []*zones.Region) []*zones.Region {
+	for _, name := range svc.Fallback {
+		if r := pick(cands, name); r != nil {
+			if d.Rule == "" && len(order) == 0 {
+				d.Rule = RuleFallback
+			}
+			order = appendNew(order, r)
+		}
+	}
+	return order
 }
 
 // narrowScope lengthens scope so that no network override inside the

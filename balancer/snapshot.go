@@ -32,6 +32,13 @@ type Snapshot struct {
 	// DefaultStrategy applies to services that name none.
 	DefaultStrategy Strategy
 	Health          HealthView
+	// IgnoreHealth is FAILOVER_ENABLED=false: health is measured and
+	// reported, but answers do not depend on it.
+	IgnoreHealth bool
+	// Admin holds operators' force-up / force-down overrides by region.
+	Admin map[string]AdminState
+	// Failovers holds manual failovers by source region.
+	Failovers map[string]ManualFailover
 	// NodeID answers NSID and CHAOS id.server queries.
 	NodeID string
 

@@ -165,6 +165,11 @@
 //     no host bits set (10.0.0.0/8, not 10.1.2.3/8); the most specific
 //     network containing the client wins. Regions must be among the
 //     service's regions.
+//   - fallback: for the geo strategy, the order to try regions in when
+//     those serving the client are down, before the nearest by distance.
+//   - backup: a region (any region, usually one outside the service) that
+//     answers when every region of the service is down. Left out, such an
+//     answer fails open: it includes every region as if all were up.
 //
 // # YAML details
 //

@@ -85,6 +85,12 @@ type Service struct {
 	// Default is the region geo falls back to when nothing else decides
 	// ("" = first region of the service).
 	Default string
+	// Fallback is the order geo tries regions in when the ones serving the
+	// client are down, before falling back to distance.
+	Fallback []string
+	// Backup is the region answered when every region of the service is
+	// down ("" = fail open: answer as if all were up).
+	Backup string
 }
 
 // NetOverride maps a client network to a region.

@@ -51,7 +51,7 @@ func (p *fileParser) services(e entry, z *Zone) {
 
 // service reads one service definition; nil after a problem.
 func (p *fileParser) service(se entry, name, where string) *Service {
-	f, ok := p.fields(se.val, where, "regions", "strategy", "ttl", "answers", "default", "nets")
+	f, ok := p.fields(se.val, where, "regions", "strategy", "ttl", "answers", "default", "nets", "fallback", "backup")
 	if !ok {
 		return nil
 	}
@@ -81,6 +81,20 @@ func (p *fileParser) service(se entry, name, where string) *Service {
 	}
 	if e, ok := f["nets"]; ok {
 		svc.Nets = p.nets(e, svc, sub(where, "nets"))
+	}
+	if e, ok := f["fallback"]; ok {
+		for _, item := range p.strList(e, sub(where, "fallback")) {
+			p.useRegion(svc, sub(where, "fallback"), item.key, item.line)
+			svc.Fallback = append(svc.Fallback, item.key)
+		}
+	}
+	// The backup answers when every region of the service is down, so it
+	// is usually a region outside the service: any known region will do.
+	if e, ok := f["backup"]; ok {
+		if s, ok := p.str(e, sub(where, "backup")); ok {
+			p.file.refs = append(p.file.refs, regionRef{where: sub(where, "backup"), line: e.val.Line, name: s})
+			svc.Backup = s
+		}
 	}
 	if len(p.errs) > before {
 		return nil
