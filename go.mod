@@ -3,6 +3,7 @@ module github.com/geodns/geodns
 go 1.26.8
 
 require (
+	github.com/google/renameio/v2 v2.0.2
 	github.com/joho/godotenv v1.5.1
 	github.com/maxmind/mmdbwriter v1.2.0
 	github.com/miekg/dns v1.1.73

@@ -1,45 +1,22 @@
 package balancer
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/geodns/geodns/zones"
 )
 
-// AdminState is an operator's override of a region's health, as gdnsd's
-// admin_state: force-up answers the region whatever its checks say,
-// force-down (drain) never answers it.
-type AdminState string
-
-// The admin states; "" leaves the region to its health checks.
-const (
-	AdminAuto AdminState = ""
-	ForceUp   AdminState = "force-up"
-	ForceDown AdminState = "force-down"
+// AdminState and ManualFailover are the operator overrides the zones
+// package persists; see zones.AdminState and zones.Failover.
+type (
+	AdminState     = zones.AdminState
+	ManualFailover = zones.Failover
 )
 
-// ParseAdminState validates an admin state name ("auto" clears).
-func ParseAdminState(s string) (AdminState, error) {
-	switch s {
-	case "", "auto":
-		return AdminAuto, nil
-	case string(ForceUp):
-		return ForceUp, nil
-	case string(ForceDown), "drain":
-		return ForceDown, nil
-	}
-	return "", fmt.Errorf("unknown admin state %q (want auto, force-up or force-down)", s)
-}
-
-// ManualFailover sends every client that would have got one region to
-// another, whatever the first one's health, until an operator clears it.
-type ManualFailover struct {
-	From   string    `json:"from_region"`
-	To     string    `json:"to_region"`
-	Reason string    `json:"reason,omitempty"`
-	Since  time.Time `json:"since"`
-}
+// The admin states.
+const (
+	AdminAuto = zones.AdminAuto
+	ForceUp   = zones.ForceUp
+	ForceDown = zones.ForceDown
+)
 
 // down reports whether region name must stay out of answers: drained, or
 // failed its checks while failover is on and no one forced it up.

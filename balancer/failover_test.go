@@ -7,16 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestParseAdminState(t *testing.T) {
-	for in, want := range map[string]AdminState{"": AdminAuto, "auto": AdminAuto, "force-up": ForceUp, "force-down": ForceDown, "drain": ForceDown} {
-		got, err := ParseAdminState(in)
-		require.NoError(t, err)
-		require.Equal(t, want, got)
-	}
-	_, err := ParseAdminState("down")
-	require.EqualError(t, err, `unknown admin state "down" (want auto, force-up or force-down)`)
-}
-
 // TestHealthOverrides covers how admin states, FAILOVER_ENABLED and the
 // health view combine into the regions a round robin answer rotates over.
 func TestHealthOverrides(t *testing.T) {

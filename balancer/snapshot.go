@@ -17,6 +17,11 @@ type RegionHealth struct {
 	Latency time.Duration
 	// Reason says why the region is in this state, for explanations.
 	Reason string
+	// Since is when the region entered this state.
+	Since time.Time
+	// Stale is set when the last check is older than the checker allows:
+	// the state is kept, but reported as stale.
+	Stale bool
 }
 
 // HealthView maps region names to their health. A region missing from the
