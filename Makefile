@@ -7,6 +7,7 @@ LDFLAGS   := -X github.com/geodns/geodns/cmd.Version=$(VERSION) -X github.com/ge
 DNS_ADDR  ?= 127.0.0.1:5353
 ZONES     ?= testdata/zones
 GEOIP     ?= testdata/geoip-city.mmdb
+DATA_DIR  ?= bin/data
 # apt-get needs root; use sudo when we are not.
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -19,7 +20,7 @@ build:
 
 # Serve the bundled example zone with the bundled test GeoIP database.
 run: build
-	$(BIN) serve --zones $(ZONES) --geoip $(GEOIP) --dns-addr $(DNS_ADDR)
+	$(BIN) serve --zones $(ZONES) --geoip $(GEOIP) --dns-addr $(DNS_ADDR) --data-dir $(DATA_DIR)
 
 # Unit, protocol and fuzz-seed tests (go test runs each fuzz target's seed corpus).
 test:

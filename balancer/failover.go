@@ -30,6 +30,36 @@ func (s *Snapshot) down(name string) bool {
 	return !s.IgnoreHealth && s.Health[name].Down
 }
 
+// downReason says why a region that is down is out of answers.
+func (s *Snapshot) downReason(name string) string {
+	if s.Admin[name] == ForceDown {
+		return "drained by an operator (force-down)"
+	}
+	if r := s.Health[name].Reason; r != "" {
+		return r
+	}
+	return "failed its health checks"
+}
+
+// Exclusion says why clients that would get region name get another
+// region instead, or returns "" when the region is answered: drained by
+// an operator, down after its health checks (the checker's reason), or
+// moved by a manual failover. A region down while FAILOVER_ENABLED=false
+// is answered all the same, so it has no exclusion.
+func (s *Snapshot) Exclusion(name string) string {
+	if s.down(name) {
+		return s.downReason(name)
+	}
+	if f, ok := s.Failovers[name]; ok && s.Zones.Regions[f.To] != nil {
+		why := "manual failover to " + f.To
+		if f.Reason != "" {
+			why += ": " + f.Reason
+		}
+		return why
+	}
+	return ""
+}
+
 // applyFailovers replaces regions under a manual failover by their target.
 // One hop only: A→B and B→C send A's clients to B, so a cycle cannot loop.
 func (s *Snapshot) applyFailovers(d Decision) Decision {

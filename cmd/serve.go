@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -56,6 +57,7 @@ working directory. The seed variables are read as well:
 		},
 	}
 	addCommonFlags(c, &s)
+	c.Flags().StringVar(&s.DataDir, "data-dir", "/var/lib/geodns", "directory for runtime state (manual failovers, admin states); env GEODNS_DATA_DIR")
 	c.Flags().StringArrayVar(&s.DNSAddrs, "dns-addr", []string{"127.0.0.1:5353"}, "address to serve DNS on, UDP and TCP (repeatable)")
 	c.Flags().StringVar(&s.NodeID, "node-id", "", "name of this node in NSID and CHAOS id.server answers (default: host name); env GEODNS_NODE_ID")
 	return c
@@ -81,6 +83,15 @@ func serve(ctx context.Context, s settings) error {
 	}
 	defer closeGeo()
 	store := balancer.NewStore(snap)
+	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	runtimePath := filepath.Join(s.DataDir, zones.RuntimeFile)
+	rt, err := zones.LoadRuntime(runtimePath)
+	if err != nil {
+		return err
+	}
+	ctl := balancer.NewControl(store, rt, func(rt zones.Runtime) error { return rt.Save(runtimePath) })
 	log.Info().
 		Str("strategy", string(s.Strategy)).
 		Dur("health_interval", s.HealthInterval).
@@ -89,12 +100,15 @@ func serve(ctx context.Context, s settings) error {
 		Str("node_id", s.NodeID).
 		Msg("settings")
 
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	checker := startHealth(ctx, s, store, ctl, log)
+	defer checker.Stop()
+
 	srv := dnsserver.NewServer(store, log)
 	if err := srv.Listen(s.DNSAddrs...); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	log.Info().Msg("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -109,7 +123,7 @@ func buildSnapshot(s settings, log zerolog.Logger) (*balancer.Snapshot, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	snap := &balancer.Snapshot{Zones: set, DefaultStrategy: s.Strategy, NodeID: s.NodeID}
+	snap := &balancer.Snapshot{Zones: set, DefaultStrategy: s.Strategy, NodeID: s.NodeID, IgnoreHealth: !s.FailoverEnabled}
 	closeGeo := func() {}
 	if s.GeoIP == "" {
 		log.Warn().Msg("no GeoIP database (--geoip): geo services answer with their default region")

@@ -54,6 +54,7 @@ func (e environment) get(name string) (string, bool) {
 type settings struct {
 	DNSAddrs          []string
 	ZonesDir          string
+	DataDir           string
 	GeoIP             string
 	LogLevel          string
 	LogFormat         string
@@ -75,6 +76,7 @@ func (s *settings) fromEnvironment(env environment, flags *pflag.FlagSet) error 
 	}
 	strFlag("zones", "GEODNS_ZONES", &s.ZonesDir)
 	strFlag("geoip", "GEODNS_GEOIP", &s.GeoIP)
+	strFlag("data-dir", "GEODNS_DATA_DIR", &s.DataDir)
 	strFlag("log-level", "GEODNS_LOG_LEVEL", &s.LogLevel)
 	strFlag("log-format", "GEODNS_LOG_FORMAT", &s.LogFormat)
 	strFlag("node-id", "GEODNS_NODE_ID", &s.NodeID)

@@ -124,6 +124,7 @@
 //     strategy, as codes: AF, AN, AS, EU, NA, OC, SA.
 //   - countries: countries it serves explicitly, as ISO 3166-1 alpha-2
 //     codes (DE, US, ...).
+//   - check: how the region's health is checked, see Health checks.
 //
 // Codes may be written in either case. A region with neither addresses
 // nor cname answers with its endpoint's host: an IP address there becomes
@@ -136,6 +137,71 @@
 // see ParseRegionalEndpoints). Such a region has weight 1 and answers with
 // its endpoint's host as above. A region defined in a zone file takes
 // precedence over an environment region of the same name.
+//
+// # Health checks
+//
+// The server checks every region's endpoint and leaves regions that fail
+// out of answers. By default an http:// or https:// endpoint is checked
+// with a GET of the endpoint URL that must answer a status from 200 to
+// 399 (redirects are not followed), and a tcp:// endpoint by opening a
+// TCP connection; every check uses the server's interval
+// (HEALTH_CHECK_INTERVAL) and threshold (FAILOVER_THRESHOLD). The check
+// key of a region changes any of that:
+//
+//	regions:
+//	  us-east:
+//	    endpoint: https://us.example.com
+//	    check:
+//	      path: /healthz?full=1     # GET https://us.example.com/healthz?full=1
+//	      expect_status: 200-299
+//	      expect_body: '"status":"ok"'
+//	      ca_file: /etc/geodns/internal-ca.pem
+//	      server_name: us.internal.example.com
+//	      interval: 10s
+//	      timeout: 2s
+//	      fall: 3
+//	      rise: 2
+//	  db:
+//	    endpoint: tcp://192.0.2.20:5432   # checked by connecting
+//	    check: {interval: 5s, fall: 2}
+//
+// Every key is optional:
+//
+//   - kind: http, https or tcp; left out, the endpoint's scheme. An http
+//     or https endpoint may be checked with tcp instead, which only opens
+//     a TCP connection to its host and port (80 for http, 443 for https
+//     when the URL has none); otherwise the kind must be the endpoint's
+//     scheme (a check cannot switch an endpoint between http and https).
+//   - path: the path, with an optional query, to request instead of the
+//     endpoint URL's own, e.g. /healthz or /status?full=1; the scheme, host
+//     and port stay the endpoint's.
+//   - expect_status: the status a healthy answer has, as a single code
+//     (204) or a range (200-299), codes from 100 to 599. Default 200-399.
+//   - expect_body: text the body must contain (the first 64 KiB of it
+//     are read). Left out, any body does.
+//   - host: the HTTP Host header to send, a host name or IP address with
+//     an optional port (api.example.com:8443), for endpoints addressed by
+//     IP or behind virtual hosting.
+//   - ca_file: for https, a file of PEM certificates to verify the
+//     endpoint's certificate against instead of the system's roots. The
+//     file is read when checks run: a missing or bad file makes the checks
+//     fail (and says why) rather than the zone file.
+//   - server_name: for https, the name sent in TLS SNI and expected in the
+//     certificate, instead of the endpoint's host.
+//   - interval: the time between checks, a duration such as 10s, 1m or
+//     500ms. Default: the server's HEALTH_CHECK_INTERVAL (30s).
+//   - timeout: how long one check may take before it counts as failed, a
+//     duration shorter than interval. Default: a third of the interval, at
+//     most 5s.
+//   - fall: how many consecutive failed checks mark a healthy region down,
+//     at least 1. Default: the server's FAILOVER_THRESHOLD (3).
+//   - rise: how many consecutive successful checks bring a region that is
+//     down back up, at least 1. Default 2.
+//
+// path, expect_status, expect_body and host apply to http and https checks
+// only, ca_file and server_name to https checks only: writing them for
+// another kind is an error. After a restart or reload the first check of a
+// region decides its state directly; fall and rise apply from then on.
 //
 // # Services
 //

@@ -79,7 +79,7 @@ func TestExampleZone(t *testing.T) {
 	require.Equal(t, &Service{Name: "www.example.test.", Strategy: "geo", TTL: 30, Answers: 1, Default: "ap-south"}, www.Service)
 	require.Len(t, set.ServiceRegions(www.Service), 3)
 	api := z.Nodes["api.example.test."].Service
-	require.Equal(t, &Service{Name: "api.example.test.", Regions: []string{"us-east", "eu-west"}, Strategy: "weighted", TTL: 30, Answers: 2}, api)
+	require.Equal(t, &Service{Name: "api.example.test.", Regions: []string{"us-east", "eu-west"}, Strategy: "weighted", TTL: 30, Answers: 2, AnswersSet: true}, api)
 	require.Equal(t, []*Region{us, set.Region("eu-west")}, set.ServiceRegions(api))
 }
 

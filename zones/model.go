@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -79,6 +80,10 @@ type Service struct {
 	TTL uint32
 	// Answers is how many regions one answer carries (1 = one region).
 	Answers int
+	// AnswersSet says the zone file gives answers; otherwise the default
+	// strategy's answers parameter (Runtime.StrategyParameters) may
+	// replace the default of 1.
+	AnswersSet bool
 	// Nets are network overrides for the geo strategy: the most specific
 	// prefix containing the client wins over the GeoIP database.
 	Nets []NetOverride
@@ -118,6 +123,26 @@ type Region struct {
 	// codes: AF AN AS EU NA OC SA) this region explicitly serves.
 	Countries  []string
 	Continents []string
+	// Check says how the region's health is checked (the zone file's
+	// check key); the zero value checks the endpoint with the server's
+	// defaults.
+	Check HealthCheck
+}
+
+// HealthCheck says how a region is checked. Zero values mean "use the
+// server's default" (interval, thresholds) or the endpoint's own (kind, path).
+type HealthCheck struct {
+	Kind                 string        // "http", "https" or "tcp"; default from the endpoint scheme (tcp://host:port → tcp)
+	Path                 string        // HTTP path+query to GET instead of the endpoint URL's own
+	StatusMin, StatusMax int           // expected status range, default 200..399
+	Body                 string        // substring the body must contain ("" = any)
+	CAFile               string        // PEM CA bundle for https instead of the system roots
+	ServerName           string        // TLS SNI / certificate name override
+	Host                 string        // HTTP Host header override
+	Interval             time.Duration // 0 = server default (HEALTH_CHECK_INTERVAL)
+	Timeout              time.Duration // 0 = default: min(5s, interval/3)
+	Fall                 int           // failures before down; 0 = server default (FAILOVER_THRESHOLD)
+	Rise                 int           // successes before up again; 0 = default 2
 }
 
 // LatLon is a point on the globe in degrees.

@@ -124,7 +124,7 @@ func TestParseFileErrors(t *testing.T) {
 		{"region name ending in -", base + "regions:\n  us-:\n    endpoint: https://us.example.com\n", `t.yaml:7: region "us-": a region name is 1 to 63 lower-case letters, digits or '-', not starting or ending with '-'`},
 		{"region not a mapping", base + "regions:\n  us-east: https://us.example.com\n", `t.yaml:7: region us-east: must be a mapping, not "https://us.example.com"`},
 		{"regions not a mapping", base + "regions: [us-east]\n", `t.yaml:6: regions: must be a mapping, not a list`},
-		{"unknown region key", withRegion + "    wieght: 2\n", `t.yaml:9: region us-east: unknown key "wieght" (expected one of endpoint, addresses, cname, weight, location, continents, countries)`},
+		{"unknown region key", withRegion + "    wieght: 2\n", `t.yaml:9: region us-east: unknown key "wieght" (expected one of endpoint, addresses, cname, weight, location, continents, countries, check)`},
 		{"missing endpoint", base + "regions:\n  us-east:\n    weight: 1\n", `t.yaml:7: region us-east: missing required key "endpoint"`},
 		{"empty region", base + "regions:\n  us-east:\n", `t.yaml:7: region us-east: missing required key "endpoint"`},
 		{"endpoint scheme", base + "regions:\n  us-east:\n    endpoint: ftp://us.example.com\n", `t.yaml:8: region us-east endpoint: "ftp://us.example.com": the scheme must be http, https or tcp`},

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
@@ -48,7 +50,7 @@ func (p *fileParser) regions(e entry) {
 // region reads one region definition; nil after a problem.
 func (p *fileParser) region(re entry) *Region {
 	where := "region " + re.key
-	f, ok := p.fields(re.val, where, "endpoint", "addresses", "cname", "weight", "location", "continents", "countries")
+	f, ok := p.fields(re.val, where, "endpoint", "addresses", "cname", "weight", "location", "continents", "countries", "check")
 	if !ok {
 		return nil
 	}
@@ -72,6 +74,9 @@ func (p *fileParser) region(re entry) *Region {
 	}
 	if e, ok := f["countries"]; ok {
 		r.Countries = p.codes(e, sub(where, "countries"), isCountry, "a two-letter ISO 3166-1 country code")
+	}
+	if e, ok := f["check"]; ok {
+		r.Check = p.check(e, u, sub(where, "check"))
 	}
 	if len(p.errs) > before {
 		return nil
@@ -145,6 +150,220 @@ func (p *fileParser) cname(e entry, r *Region, where string) {
 		return
 	}
 	r.CNAME = name
+}
+
+// check reads a region's check mapping. u is the region's endpoint, nil
+// when it is missing or bad (already reported): the checks that compare
+// the check with the endpoint are then skipped.
+func (p *fileParser) check(e entry, u *url.URL, where string) HealthCheck {
+	var c HealthCheck
+	f, ok := p.fields(e.val, where, "kind", "path", "expect_status", "expect_body", "ca_file", "server_name", "host", "interval", "timeout", "fall", "rise")
+	if !ok {
+		return c
+	}
+	if k, ok := f["kind"]; ok {
+		c.Kind = p.checkKind(k, u, sub(where, "kind"))
+	}
+	// The kind the check will have: the one written, else the endpoint's
+	// scheme; "" when neither is known, which skips the kind rules below.
+	kind := c.Kind
+	if kind == "" && u != nil {
+		kind = u.Scheme
+	}
+	// only reports key k when the check's kind does not use it.
+	only := func(k entry, kinds ...string) bool {
+		if kind == "" || slices.Contains(kinds, kind) {
+			return true
+		}
+		p.errorf(k.line, "%s: only for %s checks, and this check is %s", sub(where, k.key), strings.Join(kinds, " and "), kind)
+		return false
+	}
+	if k, ok := f["path"]; ok && only(k, "http", "https") {
+		c.Path = p.checkPath(k, sub(where, "path"))
+	}
+	if k, ok := f["expect_status"]; ok && only(k, "http", "https") {
+		c.StatusMin, c.StatusMax = p.statusRange(k, sub(where, "expect_status"))
+	}
+	if k, ok := f["expect_body"]; ok && only(k, "http", "https") {
+		c.Body = p.nonEmpty(k, sub(where, "expect_body"), "leave the key out to accept any body")
+	}
+	if k, ok := f["host"]; ok && only(k, "http", "https") {
+		if s, ok := p.str(k, sub(where, "host")); ok {
+			if validHostHeader(s) {
+				c.Host = s
+			} else {
+				p.errorf(k.val.Line, "%s: %q is not a host name, optionally with a port (like api.example.com or api.example.com:8443)", sub(where, "host"), s)
+			}
+		}
+	}
+	if k, ok := f["ca_file"]; ok && only(k, "https") {
+		c.CAFile = p.nonEmpty(k, sub(where, "ca_file"), "leave the key out to verify against the system's roots")
+	}
+	if k, ok := f["server_name"]; ok && only(k, "https") {
+		if s, ok := p.str(k, sub(where, "server_name")); ok {
+			if validHost(s) {
+				c.ServerName = s
+			} else {
+				p.errorf(k.val.Line, "%s: %q is not a host name or IP address", sub(where, "server_name"), s)
+			}
+		}
+	}
+	if k, ok := f["interval"]; ok {
+		c.Interval = p.duration(k, sub(where, "interval"))
+	}
+	if k, ok := f["timeout"]; ok {
+		c.Timeout = p.duration(k, sub(where, "timeout"))
+		if c.Timeout > 0 && c.Interval > 0 && c.Timeout >= c.Interval {
+			p.errorf(k.val.Line, "%s: %s must be shorter than the interval (%s)", sub(where, "timeout"), c.Timeout, c.Interval)
+		}
+	}
+	if k, ok := f["fall"]; ok {
+		n, _ := p.integer(k, sub(where, "fall"), 1, math.MaxInt32, "an integer >= 1")
+		c.Fall = int(n)
+	}
+	if k, ok := f["rise"]; ok {
+		n, _ := p.integer(k, sub(where, "rise"), 1, math.MaxInt32, "an integer >= 1")
+		c.Rise = int(n)
+	}
+	return c
+}
+
+// checkKind reads a check's kind, which must suit the endpoint: an http
+// or https endpoint is checked by its own scheme or by tcp (a connection
+// to its host and port), a tcp endpoint only by tcp.
+func (p *fileParser) checkKind(e entry, u *url.URL, where string) string {
+	s, ok := p.str(e, where)
+	if !ok {
+		return ""
+	}
+	switch s {
+	case "http", "https", "tcp":
+	default:
+		p.errorf(e.val.Line, "%s: %q is not one of http, https or tcp", where, s)
+		return ""
+	}
+	switch {
+	case u == nil || s == u.Scheme || s == "tcp":
+		return s
+	case u.Scheme == "tcp":
+		p.errorf(e.val.Line, "%s: %s does not fit the endpoint's scheme tcp: a tcp:// endpoint is checked with tcp", where, s)
+	default:
+		p.errorf(e.val.Line, "%s: %s does not fit the endpoint's scheme %s: use %s, or tcp to only open a connection", where, s, u.Scheme, u.Scheme)
+	}
+	return ""
+}
+
+// checkPath reads the path (and query) a check requests instead of the
+// endpoint's own.
+func (p *fileParser) checkPath(e entry, where string) string {
+	s, ok := p.str(e, where)
+	if !ok {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || !strings.HasPrefix(s, "/") || u.Host != "" || strings.Contains(s, "#") {
+		p.errorf(e.val.Line, "%s: must be an absolute path, optionally with a query (like /healthz or /status?full=1), not %q", where, s)
+		return ""
+	}
+	return s
+}
+
+const statusWant = "an HTTP status code or a range like 200-299, with codes from 100 to 599"
+
+// statusRange reads "200-299" or a single code "204"; 0, 0 after a
+// problem.
+func (p *fileParser) statusRange(e entry, where string) (lo, hi int) {
+	s, ok := p.str(e, where)
+	if !ok {
+		return 0, 0
+	}
+	first, last, isRange := strings.Cut(s, "-")
+	lo, loOK := statusCode(first)
+	hi, hiOK := lo, loOK
+	if isRange {
+		hi, hiOK = statusCode(last)
+	}
+	switch {
+	case !loOK || !hiOK:
+		p.errorf(e.val.Line, "%s: must be %s, not %q", where, statusWant, s)
+		return 0, 0
+	case lo > hi:
+		p.errorf(e.val.Line, "%s: %q: the first code is above the last", where, s)
+		return 0, 0
+	}
+	return lo, hi
+}
+
+// statusCode parses a three-digit HTTP status code, 100 to 599.
+func statusCode(s string) (int, bool) {
+	s = strings.TrimSpace(s)
+	n, err := strconv.Atoi(s)
+	if err != nil || len(s) != 3 || n < 100 || n > 599 {
+		return 0, false
+	}
+	return n, true
+}
+
+// nonEmpty reads a string that may not be empty; hint says what to do
+// instead.
+func (p *fileParser) nonEmpty(e entry, where, hint string) string {
+	s, ok := p.str(e, where)
+	if ok && s == "" {
+		p.errorf(e.val.Line, "%s: must not be empty (%s)", where, hint)
+	}
+	return s
+}
+
+// duration reads a Go duration ("10s", "1m30s", "500ms") greater than 0;
+// 0 after a problem.
+func (p *fileParser) duration(e entry, where string) time.Duration {
+	d, err := time.ParseDuration(e.val.Value)
+	if e.val.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+		p.errorf(e.val.Line, "%s", ctx(where, "must be a duration greater than 0 like 10s or 500ms, not "+describe(e.val)))
+		return 0
+	}
+	return d
+}
+
+// validHost accepts an IP address or a host name: dot-separated labels
+// of letters, digits, '-' and '_' (1 to 63 characters, 253 in all).
+func validHost(s string) bool {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Zone() == ""
+	}
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if len(label) == 0 || len(label) > 63 {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validHostHeader accepts what an HTTP Host header may hold: a host name
+// or IP address (IPv6 in brackets), optionally with a port.
+func validHostHeader(s string) bool {
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+		host = h
+	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		host = s[1 : len(s)-1]
+	}
+	if strings.HasPrefix(s, "[") { // only IPv6 addresses are bracketed
+		a, err := netip.ParseAddr(host)
+		return err == nil && a.Is6() && a.Zone() == ""
+	}
+	return !strings.Contains(host, ":") && validHost(host)
 }
 
 // location reads a latitude/longitude pair; nil after a problem.

@@ -69,7 +69,7 @@ func (p *fileParser) service(se entry, name, where string) *Service {
 	}
 	if e, ok := f["answers"]; ok {
 		n, _ := p.integer(e, sub(where, "answers"), 1, math.MaxInt32, "an integer >= 1")
-		svc.Answers = int(n)
+		svc.Answers, svc.AnswersSet = int(n), true
 	}
 	// default and nets name regions that must be among svc.Regions, so
 	// they are read after it.

@@ -1,0 +1,83 @@
+package cmd
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/geodns/geodns/balancer"
+	"github.com/geodns/geodns/health"
+	"github.com/geodns/geodns/zones"
+)
+
+// firstRoundLimit bounds how long start-up waits for the first health
+// checks; each check is already cut at its own timeout.
+const firstRoundLimit = 30 * time.Second
+
+// publishPause is the least time between two health snapshots.
+const publishPause = 200 * time.Millisecond
+
+// startHealth starts checking every region, waits for the first round so
+// that DNS never answers with a guess, and publishes every change of
+// health into the snapshot from then on.
+func startHealth(ctx context.Context, s settings, store *balancer.Store, ctl *balancer.Control, log zerolog.Logger) *health.Checker {
+	checker := health.New(health.Options{
+		Interval: s.HealthInterval,
+		Fall:     s.FailoverThreshold,
+		Log:      log,
+	})
+	checker.Sync(targets(store.Load().Zones))
+	start := time.Now()
+	waitCtx, cancel := context.WithTimeout(ctx, firstRoundLimit)
+	err := checker.WaitFirstRound(waitCtx)
+	cancel()
+	ctl.SetHealth(healthView(checker.States()))
+	ev := log.Info()
+	if err != nil {
+		ev = log.Warn().Err(err)
+	}
+	ev.Dur("took", time.Since(start)).Int("regions", len(checker.States())).Msg("first health check round done")
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-checker.Changed():
+				ctl.SetHealth(healthView(checker.States()))
+			}
+			// Latency moves on nearly every check; rebuilding the snapshot
+			// at most this often keeps a thousand regions cheap while a
+			// state flip still reaches answers within the pause.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(publishPause):
+			}
+		}
+	}()
+	return checker
+}
+
+// targets lists what to check: every region of the set.
+func targets(set *zones.Set) []health.Target {
+	out := make([]health.Target, 0, len(set.RegionNames))
+	for _, name := range set.RegionNames {
+		r := set.Regions[name]
+		out = append(out, health.Target{Region: r.Name, Endpoint: r.Endpoint, Check: r.Check})
+	}
+	return out
+}
+
+// healthView turns checker states into the balancer's view. A region not
+// yet checked stays out of the view, which means healthy.
+func healthView(states map[string]health.State) balancer.HealthView {
+	view := make(balancer.HealthView, len(states))
+	for name, st := range states {
+		if !st.Checked {
+			continue
+		}
+		view[name] = balancer.RegionHealth{Down: !st.Up, Latency: st.Latency, Reason: st.Reason, Since: st.Since, Stale: st.Stale}
+	}
+	return view
+}
