@@ -15,6 +15,7 @@ import (
 	"github.com/geodns/geodns/balancer"
 	dnsserver "github.com/geodns/geodns/dns"
 	"github.com/geodns/geodns/geo"
+	"github.com/geodns/geodns/health"
 	"github.com/geodns/geodns/zones"
 )
 
@@ -77,12 +78,46 @@ func serve(ctx context.Context, s settings) error {
 	if err != nil {
 		return err
 	}
-	snap, closeGeo, err := buildSnapshot(s, log)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	in, err := start(ctx, s, log)
 	if err != nil {
 		return err
 	}
-	defer closeGeo()
-	store := balancer.NewStore(snap)
+	<-ctx.Done()
+	log.Info().Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return in.stop(shutdownCtx)
+}
+
+// instance is one running server: its state and the services it runs.
+type instance struct {
+	store    *balancer.Store
+	ctl      *balancer.Control
+	checker  *health.Checker
+	dns      *dnsserver.Server
+	closeGeo func()
+	cancel   context.CancelFunc
+}
+
+// start loads everything, checks every region once and starts serving.
+// It returns once the listeners are bound; ctx ends the background work.
+func start(ctx context.Context, s settings, log zerolog.Logger) (*instance, error) {
+	snap, closeGeo, err := buildSnapshot(s, log)
+	if err != nil {
+		return nil, err
+	}
+	in := &instance{closeGeo: closeGeo, store: balancer.NewStore(snap)}
+	ctx, in.cancel = context.WithCancel(ctx)
+	if err := in.startServices(ctx, s, log); err != nil {
+		in.stop(context.Background())
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *instance) startServices(ctx context.Context, s settings, log zerolog.Logger) error {
 	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
@@ -91,29 +126,34 @@ func serve(ctx context.Context, s settings) error {
 	if err != nil {
 		return err
 	}
-	ctl := balancer.NewControl(store, rt, func(rt zones.Runtime) error { return rt.Save(runtimePath) })
+	in.ctl = balancer.NewControl(in.store, rt, func(rt zones.Runtime) error { return rt.Save(runtimePath) })
 	log.Info().
 		Str("strategy", string(s.Strategy)).
 		Dur("health_interval", s.HealthInterval).
 		Bool("failover_enabled", s.FailoverEnabled).
 		Int("failover_threshold", s.FailoverThreshold).
 		Str("node_id", s.NodeID).
+		Str("data_dir", s.DataDir).
 		Msg("settings")
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	checker := startHealth(ctx, s, store, ctl, log)
-	defer checker.Stop()
+	in.checker = startHealth(ctx, s, in.store, in.ctl, log)
+	in.dns = dnsserver.NewServer(in.store, log)
+	return in.dns.Listen(s.DNSAddrs...)
+}
 
-	srv := dnsserver.NewServer(store, log)
-	if err := srv.Listen(s.DNSAddrs...); err != nil {
-		return err
+// stop ends serving: listeners first, so no query sees a half-stopped
+// server, then health checks and the GeoIP database.
+func (in *instance) stop(ctx context.Context) error {
+	var err error
+	if in.dns != nil {
+		err = in.dns.Shutdown(ctx)
 	}
-	<-ctx.Done()
-	log.Info().Msg("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	in.cancel()
+	if in.checker != nil {
+		in.checker.Stop()
+	}
+	in.closeGeo()
+	return err
 }
 
 // buildSnapshot loads the zones and the GeoIP database and logs what will
