@@ -42,6 +42,7 @@ e2e-deps:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./dns/ ./balancer/ ./geo/
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./health/ ./cmd/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
