@@ -116,6 +116,9 @@ func (s *Snapshot) Decide(svc *zones.Service, c Client) Decision {
 		}
 		cands = all
 		d.FailOpen = true
+		if s.stats != nil {
+			s.stats.FailOpen.Add(1)
+		}
 	}
 	n := max(svc.Answers, 1)
 	n = min(n, len(cands))

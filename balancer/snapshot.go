@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,41 @@ type Snapshot struct {
 	// weighted sequence. Counters are shared between snapshots (see Store)
 	// so a new snapshot does not restart every rotation.
 	rotation map[string]*atomic.Uint64
+	// stats is shared by every snapshot of a Store.
+	stats *Stats
+}
+
+// Stats counts decisions across snapshots.
+type Stats struct {
+	// FailOpen counts answers given while every region of the service
+	// was down.
+	FailOpen atomic.Uint64
+}
+
+// Stats returns the counters shared by every snapshot of the store.
+func (st *Store) Stats() *Stats { return st.cur.Load().stats }
+
+// AllDown lists the services whose every region is down in this snapshot:
+// their answers fail open (or use their backup).
+func (s *Snapshot) AllDown() []string {
+	var out []string
+	for _, z := range s.Zones.Zones {
+		for _, n := range z.Nodes {
+			if n.Service == nil {
+				continue
+			}
+			regions := s.Zones.ServiceRegions(n.Service)
+			all := len(regions) > 0
+			for _, r := range regions {
+				all = all && s.down(r.Name)
+			}
+			if all {
+				out = append(out, n.Service.Name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Strategy returns the strategy in force for svc.
@@ -120,6 +156,10 @@ func prepare(s, prev *Snapshot) *Snapshot {
 		}
 	}
 	s.rotation = rot
+	s.stats = new(Stats)
+	if prev != nil {
+		s.stats = prev.stats
+	}
 	if s.Health == nil {
 		s.Health = HealthView{}
 	}

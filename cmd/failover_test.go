@@ -151,7 +151,10 @@ func TestAllDownFailsOpen(t *testing.T) {
 		return !st["a"].Up && !st["b"].Up && len(in.store.Load().Health) == 2 &&
 			in.store.Load().Health["a"].Down && in.store.Load().Health["b"].Down
 	}, 5*time.Second, 10*time.Millisecond)
+	failOpens := in.store.Stats().FailOpen.Load()
 	require.Equal(t, both, answers(t, in), "every region down: answer as if all were up")
+	require.Equal(t, failOpens+1, in.store.Stats().FailOpen.Load(), "fail-open answers are counted")
+	require.Equal(t, []string{"both.lb.test."}, in.store.Load().AllDown())
 }
 
 func TestManualFailoverDrainAndRestart(t *testing.T) {

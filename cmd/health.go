@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -32,7 +33,8 @@ func startHealth(ctx context.Context, s settings, store *balancer.Store, ctl *ba
 	waitCtx, cancel := context.WithTimeout(ctx, firstRoundLimit)
 	err := checker.WaitFirstRound(waitCtx)
 	cancel()
-	ctl.SetHealth(healthView(checker.States()))
+	publish := healthPublisher(store, ctl, log)
+	publish(checker.States())
 	ev := log.Info()
 	if err != nil {
 		ev = log.Warn().Err(err)
@@ -44,7 +46,7 @@ func startHealth(ctx context.Context, s settings, store *balancer.Store, ctl *ba
 			case <-ctx.Done():
 				return
 			case <-checker.Changed():
-				ctl.SetHealth(healthView(checker.States()))
+				publish(checker.States())
 			}
 			// Latency moves on nearly every check; rebuilding the snapshot
 			// at most this often keeps a thousand regions cheap while a
@@ -57,6 +59,28 @@ func startHealth(ctx context.Context, s settings, store *balancer.Store, ctl *ba
 		}
 	}()
 	return checker
+}
+
+// healthPublisher returns the function that publishes checker states into
+// the snapshot, logging once when a service's regions are all down (its
+// answers fail open or use its backup) and once when that ends.
+func healthPublisher(store *balancer.Store, ctl *balancer.Control, log zerolog.Logger) func(map[string]health.State) {
+	var allDown []string
+	return func(states map[string]health.State) {
+		ctl.SetHealth(healthView(states))
+		now := store.Load().AllDown()
+		for _, svc := range now {
+			if !slices.Contains(allDown, svc) {
+				log.Error().Str("service", svc).Msg("every region of the service is down: answers fail open (or use the backup region)")
+			}
+		}
+		for _, svc := range allDown {
+			if !slices.Contains(now, svc) {
+				log.Info().Str("service", svc).Msg("a region of the service is up again: answers leave out down regions")
+			}
+		}
+		allDown = now
+	}
 }
 
 // targets lists what to check: every region of the set.
