@@ -89,6 +89,9 @@ func parseFile(name string, data []byte) (*File, []FileError) {
 	if root := p.document(data); root != nil {
 		p.top(root)
 	}
+	if len(p.errs) == 0 && p.file.Zone != nil {
+		p.file.Zone.index()
+	}
 	return p.file, p.errs
 }
 

@@ -49,6 +49,8 @@ type Zone struct {
 	// Nodes holds every owner name (lower-case FQDN) that has records or a
 	// service. Wildcard owners are stored as written ("*.example.test.").
 	Nodes map[string]*Node
+	// ents holds the empty non-terminals (see Exists); built with Nodes.
+	ents map[string]struct{}
 }
 
 // NegativeTTL is the TTL of the SOA in negative answers (RFC 2308 §5:
