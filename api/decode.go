@@ -1,13 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -17,17 +20,29 @@ import (
 // decode reads the request body, which must hold exactly one JSON value
 // with no fields dst does not have, into dst.
 func decode(c echo.Context, dst any) error {
-	dec := json.NewDecoder(c.Request().Body)
+	// Read whole (BodyLimit caps it) so that an unknown field can be
+	// looked up again for its path.
+	data, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
+			return err
+		}
+		return &apiError{Status: http.StatusBadRequest, Msg: "reading the request body: " + err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return bodyError(err)
+		err = bodyError(err)
+		var ae *apiError
+		if errors.As(err, &ae) && strings.HasPrefix(ae.Msg, "unknown field ") {
+			ae.Field = unknownFieldPath(data, reflect.TypeOf(dst), ae.Field)
+			ae.Msg = fmt.Sprintf("unknown field %q", ae.Field)
+		}
+		return err
 	}
 	var extra json.RawMessage
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
+	if err := dec.Decode(&extra); errors.Is(err, io.EOF) {
 		return nil
-	case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
-		return err
 	}
 	return &apiError{Status: http.StatusBadRequest, Msg: "malformed JSON: the body must hold a single JSON value"}
 }
@@ -60,6 +75,65 @@ func bodyError(err error) error {
 		return bad(field, "unknown field %q", field)
 	}
 	return bad("", "malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// unknownFieldPath finds the dotted path of the unknown field named name
+// in the JSON body data decoded into a value of type t ("location.altitude"
+// rather than encoding/json's "altitude"); name when it cannot.
+func unknownFieldPath(data []byte, t reflect.Type, name string) string {
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return name
+	}
+	if path, ok := findUnknown(v, t, ""); ok && (path == name || strings.HasSuffix(path, "."+name)) {
+		return path
+	}
+	return name
+}
+
+// findUnknown walks v along type t and returns the path of the first key
+// t has no field for. Like encoding/json, field names match without
+// regard to case.
+func findUnknown(v any, t reflect.Type, prefix string) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			fields[strings.ToLower(name)] = f.Type
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			ft, ok := fields[strings.ToLower(k)]
+			if !ok {
+				return prefix + k, true
+			}
+			if path, ok := findUnknown(m[k], ft, prefix+k+"."); ok {
+				return path, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		items, _ := v.([]any)
+		for i, item := range items {
+			if path, ok := findUnknown(item, t.Elem(), fmt.Sprintf("%s%d.", prefix, i)); ok {
+				return path, true
+			}
+		}
+	}
+	return "", false
 }
 
 // describeType names a Go type as JSON sees it.

@@ -49,13 +49,16 @@ geography (GeoIP of the client, or of the EDNS Client Subnet a resolver sends),
 round robin, weight or least latency — and never with a region that is down.
 
 Start with "geodns serve --zones DIR", check zone files with "geodns zone check",
-and ask what a client would get with "geodns zone resolve".`,
+and ask what a client would get with "geodns zone resolve". A running server is
+managed through its REST API, or with "geodns status", "geodns regions",
+"geodns strategy", "geodns health" and "geodns failover", which call it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(), newZoneCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newZoneCmd(), newVersionCmd(),
+		newStatusCmd(), newRegionsCmd(), newStrategyCmd(), newHealthCmd(), newFailoverCmd())
 	return root
 }
 

@@ -2,16 +2,19 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/geodns/geodns/api"
 	"github.com/geodns/geodns/balancer"
 	dnsserver "github.com/geodns/geodns/dns"
 	"github.com/geodns/geodns/geo"
@@ -58,7 +61,8 @@ working directory. The seed variables are read as well:
 		},
 	}
 	addCommonFlags(c, &s)
-	c.Flags().StringVar(&s.DataDir, "data-dir", "/var/lib/geodns", "directory for runtime state (manual failovers, admin states); env GEODNS_DATA_DIR")
+	c.Flags().StringVar(&s.DataDir, "data-dir", "/var/lib/geodns", "directory for runtime state changed through the API (regions, weights, strategy, manual failovers, admin states); env GEODNS_DATA_DIR")
+	addAPIFlags(c, &s)
 	c.Flags().StringArrayVar(&s.DNSAddrs, "dns-addr", []string{"127.0.0.1:5353"}, "address to serve DNS on, UDP and TCP (repeatable)")
 	c.Flags().StringVar(&s.NodeID, "node-id", "", "name of this node in NSID and CHAOS id.server answers (default: host name); env GEODNS_NODE_ID")
 	return c
@@ -97,6 +101,8 @@ type instance struct {
 	ctl      *balancer.Control
 	checker  *health.Checker
 	dns      *dnsserver.Server
+	api      *api.Server
+	ready    atomic.Bool
 	closeGeo func()
 	cancel   context.CancelFunc
 }
@@ -138,22 +144,32 @@ func (in *instance) startServices(ctx context.Context, s settings, log zerolog.L
 
 	in.checker = startHealth(ctx, s, in.store, in.ctl, log)
 	in.dns = dnsserver.NewServer(in.store, log)
-	return in.dns.Listen(s.DNSAddrs...)
+	if err := in.dns.Listen(s.DNSAddrs...); err != nil {
+		return err
+	}
+	if in.api, err = startAPI(s, in.store, in.ctl, in.checker, in.ready.Load, log); err != nil {
+		return err
+	}
+	in.ready.Store(true)
+	return nil
 }
 
 // stop ends serving: listeners first, so no query sees a half-stopped
 // server, then health checks and the GeoIP database.
 func (in *instance) stop(ctx context.Context) error {
-	var err error
+	var errs []error
+	if in.api != nil {
+		errs = append(errs, in.api.Shutdown(ctx))
+	}
 	if in.dns != nil {
-		err = in.dns.Shutdown(ctx)
+		errs = append(errs, in.dns.Shutdown(ctx))
 	}
 	in.cancel()
 	if in.checker != nil {
 		in.checker.Stop()
 	}
 	in.closeGeo()
-	return err
+	return errors.Join(errs...)
 }
 
 // buildSnapshot loads the zones and the GeoIP database and logs what will

@@ -64,6 +64,7 @@ type settings struct {
 	HealthInterval    time.Duration
 	FailoverEnabled   bool
 	FailoverThreshold int
+	API               apiSettings
 }
 
 // fromEnvironment fills what the flags left unset from the environment
@@ -120,7 +121,7 @@ func (s *settings) fromEnvironment(env environment, flags *pflag.FlagSet) error 
 	if s.NodeID == "" {
 		s.NodeID, _ = os.Hostname()
 	}
-	return nil
+	return s.API.fromEnvironment(env, flags)
 }
 
 // parseInterval accepts a Go duration ("30s", "1m") or plain seconds ("30").

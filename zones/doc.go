@@ -262,4 +262,11 @@
 // the immutable collection of zones and regions the server answers from;
 // a reload builds a new Set. ParseFile and Build are its two halves (per
 // file, then across files). Every loader reports problems as a *LoadError.
+//
+// Runtime is what operators change while the server runs (through the
+// REST API), kept in the data directory apart from the zone files:
+// regions added (RegionSpec, checked by the same code as a zone file's
+// region) or removed, weights, the default strategy, admin states and
+// manual failovers. Set.WithRuntime applies it over a Set, building a new
+// one and leaving the old one to the queries still reading it.
 package zones
