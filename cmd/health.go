@@ -24,9 +24,10 @@ const publishPause = 200 * time.Millisecond
 // health into the snapshot from then on.
 func startHealth(ctx context.Context, s settings, store *balancer.Store, ctl *balancer.Control, log zerolog.Logger) *health.Checker {
 	checker := health.New(health.Options{
-		Interval: s.HealthInterval,
-		Fall:     s.FailoverThreshold,
-		Log:      log,
+		Interval:   s.HealthInterval,
+		Fall:       s.FailoverThreshold,
+		StaleAfter: s.StaleAfter,
+		Log:        log,
 	})
 	checker.Sync(targets(store.Load().Zones))
 	start := time.Now()

@@ -62,6 +62,7 @@ working directory. The seed variables are read as well:
 	}
 	addCommonFlags(c, &s)
 	c.Flags().StringVar(&s.DataDir, "data-dir", "/var/lib/geodns", "directory for runtime state changed through the API (regions, weights, strategy, manual failovers, admin states); env GEODNS_DATA_DIR")
+	c.Flags().DurationVar(&s.StaleAfter, "health-stale-after", 0, "report a region's health as stale when its last check is older than this (default: 3 check intervals); the last state stays in force")
 	addAPIFlags(c, &s)
 	c.Flags().StringArrayVar(&s.DNSAddrs, "dns-addr", []string{"127.0.0.1:5353"}, "address to serve DNS on, UDP and TCP (repeatable)")
 	c.Flags().StringVar(&s.NodeID, "node-id", "", "name of this node in NSID and CHAOS id.server answers (default: host name); env GEODNS_NODE_ID")

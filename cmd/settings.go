@@ -62,6 +62,7 @@ type settings struct {
 	Strategy          balancer.Strategy
 	RegionalEndpoints []*zones.Region
 	HealthInterval    time.Duration
+	StaleAfter        time.Duration
 	FailoverEnabled   bool
 	FailoverThreshold int
 	API               apiSettings
