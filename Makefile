@@ -27,13 +27,15 @@ test:
 	$(GO) vet ./... ./testdata/mkgeoip
 	$(GO) test -race -count=1 ./...
 
-# End-to-end: the real binary checked with dig and through an unbound resolver.
+# End-to-end: the real binary checked with dig and through an unbound resolver,
+# and its REST API driven with curl and the CLI.
 e2e: e2e-deps build
 	GEODNS_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -v -run 'E2E' ./cmd/
 
 e2e-deps:
 	@missing=""; \
 	command -v dig >/dev/null || missing="$$missing dnsutils"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v unbound >/dev/null || [ -x /usr/sbin/unbound ] || missing="$$missing unbound"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \

@@ -1,14 +1,16 @@
 //go:build e2e
 
 // End-to-end tests: the real geodns binary queried with the real dig, directly
-// and through an unbound resolver that forwards EDNS Client Subnet. Run them
-// with `make e2e`, which installs dig and unbound when they are missing
+// and through an unbound resolver that forwards EDNS Client Subnet, and its
+// REST API driven with curl and the CLI. Run them with `make e2e`, which
+// installs dig, curl and unbound when they are missing
 // (`make e2e-deps`), builds bin/geodns and passes it in GEODNS_BIN.
 //
-// Everything listens on 127.0.0.1 on ports picked at random (the regions'
-// health-check endpoints too: the example zone is served with its endpoints
-// moved to a loopback HTTP server), every wait is bounded and every process
-// started is killed (with its process group) when the test ends.
+// Everything listens on 127.0.0.1 on ports picked at random (the REST API
+// and the regions' health-check endpoints too: the example zone is served
+// with its endpoints moved to a loopback HTTP server), every wait is bounded
+// and every process started is killed (with its process group) when the
+// test ends.
 package cmd
 
 import (
@@ -25,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,6 +237,246 @@ func TestE2EUnbound(t *testing.T) {
 	})
 }
 
+// TestE2EAPI drives the REST API with curl and the CLI, checks the effect
+// of each change with dig, and restarts the server on the same data
+// directory to check that changes survive.
+func TestE2EAPI(t *testing.T) {
+	digBin := requireTool(t, "dig")
+	curlBin := requireTool(t, "curl")
+	root := repoRoot(t)
+	bin := geodnsBin(t, root)
+	zonesDir := loopbackZones(t, root)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	gd := startGeodnsWith(t, root, zonesDir, dataDir)
+	d := newDigger(t, digBin, gd.port)
+	c := &e2eAPI{curlBin: curlBin, geodns: bin, base: gd.apiURL()}
+	// us-west's endpoint: another loopback server, always healthy.
+	usWest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	}))
+	t.Cleanup(usWest.Close)
+
+	const us, eu = "+subnet=192.0.2.0/24", "+subnet=198.51.100.0/24"
+
+	t.Run("healthz and readyz", func(t *testing.T) {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			code, body := c.curl(t, "GET", path, "", "")
+			require.Equal(t, 200, code, "GET %s: %s", path, body)
+		}
+	})
+
+	t.Run("status lists the regions", func(t *testing.T) {
+		code, body := c.curl(t, "GET", "/api/v1/lb/status", "", "")
+		require.Equal(t, 200, code, body)
+		var st struct {
+			NodeID  string `json:"node_id"`
+			Regions []struct {
+				Region string `json:"region"`
+			} `json:"regions"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &st), body)
+		require.Equal(t, e2eNodeID, st.NodeID, body)
+		var names []string
+		for _, r := range st.Regions {
+			names = append(names, r.Region)
+		}
+		require.ElementsMatch(t, []string{"us-east", "eu-west", "ap-south"}, names, body)
+	})
+
+	usWestSpec := fmt.Sprintf(`{"region": "us-west", "endpoint": %q, "addresses": ["192.0.2.20"],
+		"location": {"latitude": 37.77, "longitude": -122.42}, "countries": ["US"]}`, usWest.URL+"/us-west")
+
+	t.Run("a change without the token is 401", func(t *testing.T) {
+		code, body := c.curl(t, "POST", "/api/v1/lb/regions", "", usWestSpec)
+		require.Equal(t, 401, code, body)
+		require.NotContains(t, c.regionNames(t), "us-west")
+	})
+
+	t.Run("malformed bodies are 400 with a JSON error", func(t *testing.T) {
+		code, body := c.curl(t, "POST", "/api/v1/lb/regions", e2eToken, `{"region": "us-west", `)
+		require.Equal(t, 400, code, body)
+		e := decodeAPIError(t, body)
+		require.NotEmpty(t, e.Error, body)
+
+		code, body = c.curl(t, "POST", "/api/v1/lb/regions", e2eToken, `{"region": "us-west", "endpoint": 5}`)
+		require.Equal(t, 400, code, body)
+		require.Equal(t, "endpoint", decodeAPIError(t, body).Field, body)
+		require.NotContains(t, c.regionNames(t), "us-west")
+	})
+
+	t.Run("add us-west, fail over to it and back", func(t *testing.T) {
+		code, body := c.curl(t, "POST", "/api/v1/lb/regions", e2eToken, usWestSpec)
+		require.Contains(t, []int{200, 201}, code, body)
+		require.Contains(t, c.regionNames(t), "us-west")
+		// us-west serves the US by country and us-east NA by continent:
+		// either may answer a US client until the failover decides it.
+		waitDig(t, d, "a US answer", func(a []string) bool {
+			return len(a) == 1 && (a[0] == "192.0.2.10" || a[0] == "192.0.2.20")
+		}, us)
+
+		out := c.cli(t, "failover", "trigger", "us-east", "us-west")
+		require.Contains(t, out, "us-west", out)
+		waitDig(t, d, "us-west", equals("192.0.2.20"), us)
+
+		var fo struct {
+			Manual []struct {
+				From string `json:"from_region"`
+				To   string `json:"to_region"`
+			} `json:"manual"`
+		}
+		out = c.cli(t, "failover", "status", "--json")
+		require.NoError(t, json.Unmarshal([]byte(out), &fo), out)
+		require.Len(t, fo.Manual, 1, out)
+		require.Equal(t, "us-east", fo.Manual[0].From, out)
+		require.Equal(t, "us-west", fo.Manual[0].To, out)
+
+		c.cli(t, "failover", "clear", "us-east")
+		out = c.cli(t, "failover", "status", "--json")
+		require.NoError(t, json.Unmarshal([]byte(out), &fo), out)
+		require.Empty(t, fo.Manual, out)
+
+		code, body = c.curl(t, "DELETE", "/api/v1/lb/regions/us-west", e2eToken, "")
+		require.Contains(t, []int{200, 204}, code, body)
+		require.NotContains(t, c.regionNames(t), "us-west")
+		// With us-west gone and the failover cleared, us-east answers again.
+		waitDig(t, d, "us-east", equals("192.0.2.10"), us)
+	})
+
+	t.Run("drain and undrain eu-west", func(t *testing.T) {
+		waitDig(t, d, "eu-west", equals("198.51.100.10"), eu)
+		c.cli(t, "regions", "drain", "eu-west")
+		waitDig(t, d, "another region than eu-west", func(a []string) bool {
+			return len(a) > 0 && !slices.Contains(a, "198.51.100.10")
+		}, eu)
+		c.cli(t, "regions", "undrain", "eu-west")
+		waitDig(t, d, "eu-west", equals("198.51.100.10"), eu)
+	})
+
+	t.Run("changes survive a restart", func(t *testing.T) {
+		c.cli(t, "regions", "set-weight", "eu-west", "2")
+		require.Equal(t, 2.0, c.region(t, "eu-west").Weight)
+		gd.proc.stop(t)
+		gd2 := startGeodnsWith(t, root, zonesDir, dataDir)
+		c2 := &e2eAPI{curlBin: curlBin, geodns: bin, base: gd2.apiURL()}
+		require.Equal(t, 2.0, c2.region(t, "eu-west").Weight)
+		require.NotContains(t, c2.regionNames(t), "us-west")
+		d2 := newDigger(t, digBin, gd2.port)
+		waitDig(t, d2, "eu-west", equals("198.51.100.10"), eu)
+		waitDig(t, d2, "us-east", equals("192.0.2.10"), us)
+	})
+}
+
+// e2eAPI talks to one server's REST API with curl and the geodns CLI.
+type e2eAPI struct {
+	curlBin, geodns string
+	base            string // http://127.0.0.1:PORT
+}
+
+// curl makes one request and returns the status code and body; a token
+// is sent as a bearer token, a body as JSON.
+func (c *e2eAPI) curl(t *testing.T, method, path, token, body string) (int, string) {
+	t.Helper()
+	bodyFile := filepath.Join(t.TempDir(), "body")
+	args := []string{"-sS", "-o", bodyFile, "-w", "%{http_code}", "--max-time", "10", "-X", method}
+	if token != "" {
+		args = append(args, "-H", "Authorization: Bearer "+token)
+	}
+	if body != "" {
+		args = append(args, "-H", "Content-Type: application/json", "--data-binary", body)
+	}
+	args = append(args, c.base+path)
+	out, code := runCommand(t, c.curlBin, args...)
+	require.Equal(t, 0, code, "curl %s:\n%s", strings.Join(args, " "), out)
+	status, err := strconv.Atoi(strings.TrimSpace(out))
+	require.NoError(t, err, "curl %s: status %q", strings.Join(args, " "), out)
+	data, err := os.ReadFile(bodyFile)
+	require.NoError(t, err)
+	return status, string(data)
+}
+
+// cli runs a geodns client command against the API with the token and
+// returns its output; it fails the test unless it succeeds.
+func (c *e2eAPI) cli(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append([]string{"--api", c.base, "--token", e2eToken}, args...)
+	out, code := runCommand(t, c.geodns, args...)
+	require.Equal(t, 0, code, "geodns %s:\n%s", strings.Join(args, " "), out)
+	return out
+}
+
+type apiRegion struct {
+	Region string  `json:"region"`
+	Weight float64 `json:"weight"`
+}
+
+// regions is `geodns regions list --json`.
+func (c *e2eAPI) regions(t *testing.T) []apiRegion {
+	t.Helper()
+	out := c.cli(t, "regions", "list", "--json")
+	var list struct {
+		Regions []apiRegion `json:"regions"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &list), out)
+	return list.Regions
+}
+
+func (c *e2eAPI) regionNames(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, r := range c.regions(t) {
+		names = append(names, r.Region)
+	}
+	return names
+}
+
+func (c *e2eAPI) region(t *testing.T, name string) apiRegion {
+	t.Helper()
+	for _, r := range c.regions(t) {
+		if r.Region == name {
+			return r
+		}
+	}
+	t.Fatalf("region %s not listed", name)
+	return apiRegion{}
+}
+
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field"`
+}
+
+func decodeAPIError(t *testing.T, body string) apiError {
+	t.Helper()
+	var e apiError
+	require.NoError(t, json.Unmarshal([]byte(body), &e), "error body %q", body)
+	return e
+}
+
+// changeTimeout bounds the wait for a change to reach DNS answers.
+const changeTimeout = 10 * time.Second
+
+// waitDig queries www.example.test A with dig (extra args added) until ok
+// accepts the addresses answered, failing the test after changeTimeout.
+func waitDig(t *testing.T, d *digger, what string, ok func([]string) bool, args ...string) {
+	t.Helper()
+	args = append([]string{"www.example.test", "A", "+norec"}, args...)
+	deadline := time.Now().Add(changeTimeout)
+	for {
+		r := d.run(t, args...)
+		if r.Status == "NOERROR" && ok(r.addresses()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dig %s: no answer from %s within %v; last:\n%s", strings.Join(args, " "), what, changeTimeout, r.Output)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func equals(want ...string) func([]string) bool {
+	return func(got []string) bool { return slices.Equal(got, want) }
+}
+
 // unboundConf is the resolver's configuration; %[1]s is its directory, %[2]d
 // its port and %[3]d geodns's port.
 const unboundConf = `server:
@@ -284,42 +527,94 @@ stub-zone:
 `
 
 type server struct {
-	proc *process
-	port int
+	proc    *process
+	port    int
+	apiPort int // the REST API's port (geodns only)
 }
+
+// apiURL is the base URL of the server's REST API.
+func (s server) apiURL() string {
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.apiPort))
+}
+
+// e2eToken is the API token geodns is started with (API_TOKEN).
+const e2eToken = "e2e-token"
 
 // startGeodns serves the example zone with the test GeoIP database on a
 // free loopback port and waits until it answers.
 func startGeodns(t *testing.T, root string) server {
 	t.Helper()
+	return startGeodnsWith(t, root, loopbackZones(t, root), filepath.Join(t.TempDir(), "data"))
+}
+
+// startGeodnsWith serves zonesDir with its runtime state in dataDir, DNS
+// and the REST API (token e2eToken) on free loopback ports, and waits until
+// both answer.
+func startGeodnsWith(t *testing.T, root, zonesDir, dataDir string) server {
+	t.Helper()
 	bin := geodnsBin(t, root)
 	dir := t.TempDir() // working directory: no .env from the repository
-	zonesDir := loopbackZones(t, root)
 	// Runtime state (GEODNS_DATA_DIR, the environment form of --data-dir)
 	// goes to the test's directory, not /var/lib/geodns.
-	env := []string{"GEODNS_DATA_DIR=" + filepath.Join(dir, "data")}
+	env := []string{"GEODNS_DATA_DIR=" + dataDir, "API_TOKEN=" + e2eToken}
 	query := new(dns.Msg).SetQuestion("example.test.", dns.TypeSOA)
 	query.RecursionDesired = false
 	for attempt := 1; ; attempt++ {
-		port := freePort(t)
+		port, apiPort := freePort(t), freePort(t)
+		if port == apiPort {
+			continue
+		}
 		p := startProcess(t, "geodns", dir, env, bin, "serve",
 			"--zones", zonesDir,
 			"--geoip", filepath.Join(root, "testdata", "geoip-city.mmdb"),
 			"--dns-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+			"--api-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)),
 			"--log-format", "json",
 			"--node-id", e2eNodeID)
 		err := waitAnswer(p, port, query, func(r *dns.Msg) bool {
 			return r.Rcode == dns.RcodeSuccess && r.Authoritative && len(r.Answer) == 1
 		})
 		if err == nil {
-			return server{proc: p, port: port}
+			err = waitReady(p, apiPort)
+		}
+		if err == nil {
+			return server{proc: p, port: port, apiPort: apiPort}
 		}
 		if p.exited() && strings.Contains(p.output(), "address already in use") && attempt < 5 {
-			t.Logf("port %d taken, retrying: %v", port, err)
+			t.Logf("port %d or %d taken, retrying: %v", port, apiPort, err)
 			continue
 		}
-		t.Fatalf("geodns on port %d: %v\n%s", port, err, p.output())
+		t.Fatalf("geodns on ports %d (DNS) and %d (API): %v\n%s", port, apiPort, err, p.output())
 	}
+}
+
+// waitReady polls the API's /readyz until it answers 200, the process
+// exits or readyTimeout passes.
+func waitReady(p *process, apiPort int) error {
+	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)) + "/readyz"
+	c := &http.Client{Timeout: 500 * time.Millisecond}
+	deadline := time.Now().Add(readyTimeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return fmt.Errorf("exited before the API was ready: %v", p.waitErr)
+		}
+		resp, err := c.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET /readyz: %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-p.done:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("API not ready within %v: %v", readyTimeout, last)
 }
 
 var exampleEndpoint = regexp.MustCompile(`(?m)^(\s+endpoint:\s*)https://([a-z]+)\.example\.com[ \t]*$`)
@@ -335,13 +630,20 @@ func loopbackZones(t *testing.T, root string) string {
 		_, _ = io.WriteString(w, "ok\n")
 	}))
 	t.Cleanup(healthy.Close) // after geodns, whose cleanup is registered later
+	return loopbackZonesAt(t, root, healthy.URL)
+}
+
+// loopbackZonesAt writes the example zone with its endpoints moved to the
+// loopback server at baseURL.
+func loopbackZonesAt(t *testing.T, root, baseURL string) string {
+	t.Helper()
 	src, err := os.ReadFile(filepath.Join(root, "testdata", "zones", "example.test.yaml"))
 	require.NoError(t, err)
-	out := exampleEndpoint.ReplaceAll(src, []byte("${1}"+healthy.URL+"/${2}"))
+	out := exampleEndpoint.ReplaceAll(src, []byte("${1}"+baseURL+"/${2}"))
 	endpoints := regexp.MustCompile(`(?m)^\s+endpoint:\s*(\S+)`).FindAllSubmatch(out, -1)
 	require.NotEmpty(t, endpoints, "no endpoints in the example zone")
 	for _, e := range endpoints {
-		require.True(t, strings.HasPrefix(string(e[1]), healthy.URL+"/"), "endpoint %s of the example zone is not on loopback", e[1])
+		require.True(t, strings.HasPrefix(string(e[1]), baseURL+"/"), "endpoint %s of the example zone is not on loopback", e[1])
 	}
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "example.test.yaml"), out, 0o644))
@@ -434,22 +736,35 @@ func startProcess(t *testing.T, name, dir string, extraEnv []string, bin string,
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		// Resume it in case a test left it stopped, ask it to stop, and kill
-		// the group if it has not within 5s.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT)
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			t.Logf("%s did not stop on SIGTERM; killing it", name)
+		// A process the test stopped itself (a restart) is not signalled
+		// again: its group may be gone and its id reused.
+		if !p.exited() {
+			p.stop(t)
 		}
-		cancel() // kills the process group if it is still running
+		cancel()
 		<-p.done
 		if t.Failed() {
 			t.Logf("%s %s output:\n%s", name, strings.Join(args, " "), p.output())
 		}
 	})
 	return p
+}
+
+// stop resumes the process in case a test left it stopped, asks it to stop
+// and kills its group if it has not within 5s; it returns once it exited.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGCONT)
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(5 * time.Second):
+		t.Logf("%s did not stop on SIGTERM; killing it", p.name)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	<-p.done
 }
 
 func (p *process) exited() bool {
@@ -523,7 +838,7 @@ func childEnv(extra []string) []string {
 		switch {
 		case strings.HasPrefix(name, "GEODNS_"), name == "REGIONAL_ENDPOINTS",
 			name == "LOAD_BALANCING_STRATEGY", name == "HEALTH_CHECK_INTERVAL",
-			name == "FAILOVER_ENABLED", name == "FAILOVER_THRESHOLD":
+			name == "FAILOVER_ENABLED", name == "FAILOVER_THRESHOLD", name == "API_TOKEN":
 			continue
 		}
 		env = append(env, kv)
@@ -672,7 +987,7 @@ func requireTool(t *testing.T, name string) string {
 			return p
 		}
 	}
-	t.Fatalf("%s not found on PATH or in /usr/sbin: run `make e2e-deps` (installs dnsutils and unbound)", name)
+	t.Fatalf("%s not found on PATH or in /usr/sbin: run `make e2e-deps` (installs dnsutils, curl and unbound)", name)
 	return ""
 }
 
