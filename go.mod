@@ -3,6 +3,7 @@ module github.com/geodns/geodns
 go 1.26.8
 
 require (
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/google/renameio/v2 v2.0.2
 	github.com/joho/godotenv v1.5.1
 	github.com/labstack/echo/v4 v4.16.0

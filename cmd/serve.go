@@ -64,6 +64,7 @@ working directory. The seed variables are read as well:
 	c.Flags().StringVar(&s.DataDir, "data-dir", "/var/lib/geodns", "directory for runtime state changed through the API (regions, weights, strategy, manual failovers, admin states); env GEODNS_DATA_DIR")
 	c.Flags().DurationVar(&s.StaleAfter, "health-stale-after", 0, "report a region's health as stale when its last check is older than this (default: 3 check intervals); the last state stays in force")
 	addAPIFlags(c, &s)
+	addRRLFlags(c, &s.RRL)
 	c.Flags().StringArrayVar(&s.DNSAddrs, "dns-addr", []string{"127.0.0.1:5353"}, "address to serve DNS on, UDP and TCP (repeatable)")
 	c.Flags().StringVar(&s.NodeID, "node-id", "", "name of this node in NSID and CHAOS id.server answers (default: host name); env GEODNS_NODE_ID")
 	return c
@@ -103,6 +104,7 @@ type instance struct {
 	checker  *health.Checker
 	dns      *dnsserver.Server
 	api      *api.Server
+	reloader *reloader
 	ready    atomic.Bool
 	closeGeo func()
 	cancel   context.CancelFunc
@@ -145,12 +147,21 @@ func (in *instance) startServices(ctx context.Context, s settings, log zerolog.L
 
 	in.checker = startHealth(ctx, s, in.store, in.ctl, log)
 	in.dns = dnsserver.NewServer(in.store, log)
+	rrl, err := s.RRL.limiter(log)
+	if err != nil {
+		return err
+	}
+	in.dns.SetRRL(rrl)
 	if err := in.dns.Listen(s.DNSAddrs...); err != nil {
 		return err
 	}
 	if in.api, err = startAPI(s, in.store, in.ctl, in.checker, in.ready.Load, log); err != nil {
 		return err
 	}
+	// After startAPI, which makes reloaded regions reach the checker. The
+	// reloader owns the GeoIP database from here on; stop closes it.
+	in.reloader = startReloader(ctx, s, in.store, in.ctl, log)
+	in.closeGeo = in.reloader.close
 	in.ready.Store(true)
 	return nil
 }
