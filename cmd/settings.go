@@ -63,6 +63,7 @@ type settings struct {
 	RegionalEndpoints []*zones.Region
 	HealthInterval    time.Duration
 	StaleAfter        time.Duration
+	RRL               rrlSettings
 	FailoverEnabled   bool
 	FailoverThreshold int
 	API               apiSettings

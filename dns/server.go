@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -20,6 +21,7 @@ import (
 type Server struct {
 	store *balancer.Store
 	log   zerolog.Logger
+	rrl   atomic.Pointer[RRL] // nil: no response rate limiting
 
 	mu      sync.Mutex
 	servers []*dns.Server
@@ -30,6 +32,13 @@ type Server struct {
 func NewServer(store *balancer.Store, log zerolog.Logger) *Server {
 	return &Server{store: store, log: log}
 }
+
+// SetRRL sets the response rate limiter applied to UDP responses; nil
+// turns limiting off. It may be called while serving.
+func (s *Server) SetRRL(l *RRL) { s.rrl.Store(l) }
+
+// RRL returns the response rate limiter in use, or nil.
+func (s *Server) RRL() *RRL { return s.rrl.Load() }
 
 // Listen binds UDP and TCP on each address (host:port; port 0 picks a free
 // port shared by both transports) and starts serving. It returns once
@@ -92,9 +101,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) handle(w dns.ResponseWriter, req *dns.Msg) {
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
-	res := Respond(s.store.Load(), req, addrOf(w.RemoteAddr()), tcp)
+	src := addrOf(w.RemoteAddr())
+	res := Respond(s.store.Load(), req, src, tcp)
 	if res.Msg == nil {
 		return
+	}
+	if l := s.rrl.Load(); l != nil && !tcp {
+		switch l.Check(src, res.Msg) {
+		case RRLDrop:
+			return
+		case RRLSlip:
+			res.Msg = Slipped(res.Msg)
+		}
 	}
 	if err := w.WriteMsg(res.Msg); err != nil {
 		s.log.Debug().Err(err).Str("client", w.RemoteAddr().String()).Msg("write response")
