@@ -22,6 +22,7 @@ func (s *Server) routes() {
 	e := s.echo
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metricsHandler(s.opts.Metrics))
 	v1 := e.Group("/api/v1")
 	v1.GET("/openapi.yaml", s.openAPI)
 	lb := v1.Group("/lb")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
@@ -69,7 +70,10 @@ type Options struct {
 	// Ready reports whether the process serves DNS (and has done its
 	// first health round), for /readyz; nil: ready.
 	Ready func() bool
-	Log   zerolog.Logger
+	// Metrics is the registry GET /metrics serves; the API registers its
+	// request counters in it. nil: a registry of the API's counters only.
+	Metrics *prometheus.Registry
+	Log     zerolog.Logger
 }
 
 // Server is the REST API over a balancer.Control.
@@ -79,6 +83,7 @@ type Server struct {
 	srv      *http.Server
 	ln       net.Listener
 	loopback atomic.Bool
+	metrics  *apiMetrics
 }
 
 // New builds the server and its routes; Start serves them.
@@ -92,7 +97,10 @@ func New(opts Options) *Server {
 	if opts.RateBurst <= 0 {
 		opts.RateBurst = max(1, int(2*opts.RateLimit))
 	}
-	s := &Server{opts: opts, echo: echo.New()}
+	if opts.Metrics == nil {
+		opts.Metrics = prometheus.NewRegistry()
+	}
+	s := &Server{opts: opts, echo: echo.New(), metrics: newAPIMetrics(opts.Metrics)}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	// Clients are told apart by the connection's address: headers such
@@ -104,6 +112,7 @@ func New(opts Options) *Server {
 			s.opts.Log.Error().Err(err).Str("path", c.Path()).Bytes("stack", stack).Msg("api handler panicked")
 			return err
 		}}))
+	e.Use(s.countRequests)
 	e.Use(s.requestLog)
 	if opts.RateLimit > 0 {
 		e.Use(middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
@@ -141,6 +150,9 @@ func New(opts Options) *Server {
 	}
 	e.Use(middleware.BodyLimit(strconv.FormatInt(opts.BodyLimit, 10) + "B"))
 	s.routes()
+	for _, r := range e.Routes() {
+		s.metrics.routes[r.Method+" "+r.Path] = true
+	}
 	return s
 }
 

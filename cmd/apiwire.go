@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -82,8 +83,9 @@ func (a *apiSettings) fromEnvironment(env environment, flags *pflag.FlagSet) err
 // startAPI serves the REST API over ctl when s.API.Addr is set; it returns
 // nil, nil when the API is off. It makes region changes reach the health
 // checker (ctl.OnRegions) unless something set that hook already. checker
-// may be nil (no health checks): the health calls then answer 503.
-func startAPI(s settings, store *balancer.Store, ctl *balancer.Control, checker *health.Checker, ready func() bool, log zerolog.Logger) (*api.Server, error) {
+// may be nil (no health checks): the health calls then answer 503. reg is
+// the registry GET /metrics serves; nil serves the API's counters only.
+func startAPI(s settings, store *balancer.Store, ctl *balancer.Control, checker *health.Checker, ready func() bool, reg *prometheus.Registry, log zerolog.Logger) (*api.Server, error) {
 	if err := ctl.LoadError(); err != nil {
 		log.Warn().Err(err).Msg("runtime state partly left out: it no longer fits the zone files")
 	}
@@ -96,7 +98,7 @@ func startAPI(s settings, store *balancer.Store, ctl *balancer.Control, checker 
 	}
 	opts := api.Options{
 		Store: store, Control: ctl, Token: s.API.Token, AuthAll: s.API.AuthAll,
-		RateLimit: s.API.Rate, NodeID: s.NodeID, Version: Version, Ready: ready, Log: log.With().Str("component", "api").Logger(),
+		RateLimit: s.API.Rate, NodeID: s.NodeID, Version: Version, Ready: ready, Metrics: reg, Log: log.With().Str("component", "api").Logger(),
 	}
 	if checker != nil {
 		opts.Health = checker

@@ -53,7 +53,7 @@ func cliServer(t *testing.T) (string, *balancer.Control) {
 	ctl.SetHealth(healthView(checker.States()))
 
 	s := settings{NodeID: "cli-node", API: apiSettings{Addr: "127.0.0.1:0", Token: cliToken}}
-	srv, err := startAPI(s, store, ctl, checker, func() bool { return true }, zerolog.Nop())
+	srv, err := startAPI(s, store, ctl, checker, func() bool { return true }, nil, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -273,7 +273,7 @@ func TestAPISettings(t *testing.T) {
 	ctl := balancer.NewControl(store, zones.Runtime{}, nil)
 	checker := health.New(health.Options{Log: zerolog.Nop()})
 	t.Cleanup(checker.Stop)
-	srv, err := startAPI(settings{}, store, ctl, checker, nil, zerolog.Nop())
+	srv, err := startAPI(settings{}, store, ctl, checker, nil, nil, zerolog.Nop())
 	require.NoError(t, err)
 	require.Nil(t, srv)
 	require.NotNil(t, ctl.OnRegions)

@@ -105,6 +105,7 @@ type instance struct {
 	dns      *dnsserver.Server
 	api      *api.Server
 	reloader *reloader
+	metrics  *metricsCollector
 	ready    atomic.Bool
 	closeGeo func()
 	cancel   context.CancelFunc
@@ -155,12 +156,14 @@ func (in *instance) startServices(ctx context.Context, s settings, log zerolog.L
 	if err := in.dns.Listen(s.DNSAddrs...); err != nil {
 		return err
 	}
-	if in.api, err = startAPI(s, in.store, in.ctl, in.checker, in.ready.Load, log); err != nil {
+	in.metrics = &metricsCollector{store: in.store, ctl: in.ctl, checker: in.checker, dns: in.dns}
+	if in.api, err = startAPI(s, in.store, in.ctl, in.checker, in.ready.Load, newMetrics(in.metrics), log); err != nil {
 		return err
 	}
 	// After startAPI, which makes reloaded regions reach the checker. The
 	// reloader owns the GeoIP database from here on; stop closes it.
 	in.reloader = startReloader(ctx, s, in.store, in.ctl, log)
+	in.metrics.reloads.Store(&in.reloader.Stats)
 	in.closeGeo = in.reloader.close
 	in.ready.Store(true)
 	return nil

@@ -1,10 +1,13 @@
 package dns
 
 import (
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rs/zerolog"
 
 	"github.com/geodns/geodns/balancer"
 )
@@ -44,4 +47,47 @@ func BenchmarkRespond(b *testing.B) {
 			}
 		})
 	}
+}
+
+// fakeWriter is a dns.ResponseWriter that discards what it is given.
+type fakeWriter struct {
+	dns.ResponseWriter
+	addr net.Addr
+}
+
+func (w fakeWriter) RemoteAddr() net.Addr        { return w.addr }
+func (w fakeWriter) LocalAddr() net.Addr         { return w.addr }
+func (w fakeWriter) WriteMsg(m *dns.Msg) error   { return nil }
+func (w fakeWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// BenchmarkHandle measures Server.handle (Respond, rate limiter off,
+// metrics) without the network.
+func BenchmarkHandle(b *testing.B) {
+	s := NewServer(balancer.NewStore(testSnapshot(b)), zerolog.Nop())
+	w := fakeWriter{addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}}
+	for _, name := range []string{"static.conformance.test.", "www.conformance.test."} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s.handle(w, m)
+			}
+		})
+	}
+}
+
+// BenchmarkRecord measures the metrics recorded for one query.
+func BenchmarkRecord(b *testing.B) {
+	snap := balancer.NewStore(testSnapshot(b)).Load()
+	m := new(dns.Msg)
+	m.SetQuestion("www.conformance.test.", dns.TypeA)
+	res := Respond(snap, m, netip.MustParseAddr("127.0.0.1"), false)
+	var mt Metrics
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mt.Record(&res, 100*time.Microsecond)
+		}
+	})
 }

@@ -22,6 +22,10 @@ type Result struct {
 	Client balancer.Client
 	// Decisions taken for the load-balanced names in the answer.
 	Decisions []ServiceDecision
+	// Zone is the origin of the zone that answered; "" when none did.
+	Zone string
+	// ECS is set when the query carried an EDNS client subnet option.
+	ECS bool
 }
 
 // ServiceDecision is one balancer decision in an answer.
@@ -45,7 +49,7 @@ func Respond(snap *balancer.Snapshot, req *dns.Msg, src netip.Addr, tcp bool) Re
 		}
 		m.Truncate(size)
 	}
-	res := Result{Msg: m, Decisions: r.decisions}
+	res := Result{Msg: m, Decisions: r.decisions, Zone: r.zone, ECS: r.edns.ecs != nil}
 	if r.clientDone {
 		res.Client = r.client
 	}
@@ -62,6 +66,7 @@ type responder struct {
 	clientDone bool
 	scope      int
 	decisions  []ServiceDecision
+	zone       string
 }
 
 // answer builds the response before any truncation.
@@ -96,6 +101,7 @@ func (r *responder) answer() *dns.Msg {
 	if z == nil {
 		return r.finish(m, dns.RcodeRefused)
 	}
+	r.zone = z.Origin
 	return r.finish(m, r.lookup(m, z, name, q.Name, q.Qtype))
 }
 

@@ -22,6 +22,7 @@ type Server struct {
 	store *balancer.Store
 	log   zerolog.Logger
 	rrl   atomic.Pointer[RRL] // nil: no response rate limiting
+	stats Metrics
 
 	mu      sync.Mutex
 	servers []*dns.Server
@@ -36,6 +37,9 @@ func NewServer(store *balancer.Store, log zerolog.Logger) *Server {
 // SetRRL sets the response rate limiter applied to UDP responses; nil
 // turns limiting off. It may be called while serving.
 func (s *Server) SetRRL(l *RRL) { s.rrl.Store(l) }
+
+// Metrics returns the server's query counters.
+func (s *Server) Metrics() *Metrics { return &s.stats }
 
 // RRL returns the response rate limiter in use, or nil.
 func (s *Server) RRL() *RRL { return s.rrl.Load() }
@@ -100,21 +104,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) handle(w dns.ResponseWriter, req *dns.Msg) {
+	start := time.Now()
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
 	src := addrOf(w.RemoteAddr())
 	res := Respond(s.store.Load(), req, src, tcp)
-	if res.Msg == nil {
+	s.send(w, res.Msg, src, tcp)
+	s.stats.Record(&res, time.Since(start))
+}
+
+// send writes m (nil: nothing) through the rate limiter.
+func (s *Server) send(w dns.ResponseWriter, m *dns.Msg, src netip.Addr, tcp bool) {
+	if m == nil {
 		return
 	}
 	if l := s.rrl.Load(); l != nil && !tcp {
-		switch l.Check(src, res.Msg) {
+		switch l.Check(src, m) {
 		case RRLDrop:
 			return
 		case RRLSlip:
-			res.Msg = Slipped(res.Msg)
+			m = Slipped(m)
 		}
 	}
-	if err := w.WriteMsg(res.Msg); err != nil {
+	if err := w.WriteMsg(m); err != nil {
 		s.log.Debug().Err(err).Str("client", w.RemoteAddr().String()).Msg("write response")
 	}
 }
