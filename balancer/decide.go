@@ -101,7 +101,8 @@ func (s *Snapshot) Decide(svc *zones.Service, c Client) Decision {
 		d.Rule = RuleNone
 		return d
 	}
-	cands := make([]*zones.Region, 0, len(all))
+	var buf [16]*zones.Region // most services have fewer regions: no allocation
+	cands := buf[:0]
 	for _, r := range all {
 		if s.down(r.Name) {
 			d.Down = append(d.Down, r.Name)
@@ -244,29 +245,34 @@ func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c
 		d.Scope = narrowScope(svc.Nets, c.Addr, d.Scope)
 	}
 	if c.Located {
-		var qualified []*zones.Region
+		var buf [8]*zones.Region
+		qualified := buf[:0]
 		rule := RuleCountry
 		if c.Loc.Country != "" {
-			qualified = serving(cands, func(r *zones.Region) []string { return r.Countries }, c.Loc.Country)
+			qualified = serving(qualified, cands, func(r *zones.Region) []string { return r.Countries }, c.Loc.Country)
 		}
 		if len(qualified) == 0 && c.Loc.Continent != "" {
 			rule = RuleContinent
-			qualified = serving(cands, func(r *zones.Region) []string { return r.Continents }, c.Loc.Continent)
+			qualified = serving(qualified, cands, func(r *zones.Region) []string { return r.Continents }, c.Loc.Continent)
 		}
 		if len(qualified) > 0 {
 			if d.Rule == "" {
 				d.Rule = rule
 			}
-			for _, r := range weightedOrder(qualified, s.counter(svc).Add(1), len(qualified)) {
-				order = appendNew(order, r)
+			turn := s.counter(svc).Add(1)
+			if len(qualified) == 1 {
+				order = appendNew(order, qualified[0])
+			} else {
+				for _, r := range weightedOrder(qualified, turn, len(qualified)) {
+					order = appendNew(order, r)
+				}
 			}
 		}
 		order = fallbacks(d, svc, cands, order)
-		if c.Loc.HasCoordinates {
-			byDistance := slices.Clone(cands)
-			slices.SortStableFunc(byDistance, func(a, b *zones.Region) int {
-				return cmp.Compare(distance(c.Loc, a.Location), distance(c.Loc, b.Location))
-			})
+		// Distance only ranks what comes after the answer once the answer
+		// and its rule are settled: skip the trigonometry then.
+		if c.Loc.HasCoordinates && (len(order) < n || d.Rule == "") {
+			byDistance := nearestFirst(c.Loc, cands)
 			if d.Rule == "" && byDistance[0].Location != nil {
 				d.Rule = RuleNearest
 			}
@@ -326,8 +332,8 @@ func pick(cands []*zones.Region, name string) *zones.Region {
 	return nil
 }
 
-func serving(cands []*zones.Region, codes func(*zones.Region) []string, code string) []*zones.Region {
-	var out []*zones.Region
+// serving appends to out the candidates whose codes hold code.
+func serving(out, cands []*zones.Region, codes func(*zones.Region) []string, code string) []*zones.Region {
 	for _, r := range cands {
 		if slices.Contains(codes(r), code) {
 			out = append(out, r)
@@ -341,6 +347,25 @@ func appendNew(order []*zones.Region, r *zones.Region) []*zones.Region {
 		return order
 	}
 	return append(order, r)
+}
+
+// nearestFirst orders cands by distance from loc, nearest first; equal
+// distances keep their order.
+func nearestFirst(loc geo.Location, cands []*zones.Region) []*zones.Region {
+	type ranked struct {
+		r *zones.Region
+		d float64
+	}
+	rs := make([]ranked, len(cands))
+	for i, r := range cands {
+		rs[i] = ranked{r, distance(loc, r.Location)}
+	}
+	slices.SortStableFunc(rs, func(a, b ranked) int { return cmp.Compare(a.d, b.d) })
+	out := make([]*zones.Region, len(rs))
+	for i := range rs {
+		out[i] = rs[i].r
+	}
+	return out
 }
 
 const earthRadiusKm = 6371.0
