@@ -68,9 +68,9 @@ type RRLStats struct {
 }
 
 const (
-	rrlShards   = 64 // power of two
-	rrlWays     = 4  // buckets per set: a key lives in one set of its shard
-	rrlLogSlots = 4096
+	rrlShards  = 64   // power of two
+	rrlWays    = 4    // buckets per set: a key lives in one set of its shard
+	rrlLogSets = 1024 // sets of the warning table, rrlWays prefixes each
 )
 
 // Response classes: one bucket per class, so an attacker cannot spend a
@@ -100,9 +100,18 @@ type RRL struct {
 	log       zerolog.Logger
 
 	shards [rrlShards]rrlShard
-	logged [rrlLogSlots]atomic.Int64 // per prefix hash: next time a warning may be logged
+	logged [rrlLogSets]rrlLogSet // when each limited prefix may be logged again
 
 	limited, slipped, dropped atomic.Uint64
+}
+
+// rrlLogSet remembers up to rrlWays prefixes logged recently.
+type rrlLogSet struct {
+	mu   sync.Mutex
+	ways [rrlWays]struct {
+		prefix netip.Prefix
+		next   int64 // time its next warning may be logged
+	}
 }
 
 type rrlShard struct {
@@ -205,6 +214,31 @@ func (l *RRL) Check(src netip.Addr, m *dns.Msg) RRLAction {
 	if l == nil || m == nil {
 		return RRLAllow
 	}
+	var buf [rrlResponseLen]byte
+	return l.check(src, rrlResponse(buf[:0], m))
+}
+
+// rrlResponseLen bounds what rrlResponse appends.
+const rrlResponseLen = 1 + 2 + 255
+
+// rrlResponse appends the response part of m's bucket key: its class,
+// qtype and name, lower-cased (see classify).
+func rrlResponse(buf []byte, m *dns.Msg) []byte {
+	class, qtype, name := classify(m)
+	buf = append(buf, class, byte(qtype>>8), byte(qtype))
+	for i := 0; i < len(name) && len(buf) < rrlResponseLen; i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
+}
+
+// check is Check for a response whose bucket key part (rrlResponse) is
+// known already, as it is for cached answers.
+func (l *RRL) check(src netip.Addr, resp []byte) RRLAction {
 	src = src.Unmap()
 	for _, p := range l.whitelist {
 		if p.Contains(src) {
@@ -220,23 +254,12 @@ func (l *RRL) Check(src netip.Addr, m *dns.Msg) RRLAction {
 		return RRLAllow
 	}
 
-	// Key: client prefix, response class, qtype and a name, lowercased.
-	var buf [16 + 2 + 2 + 256]byte
+	// Key: client prefix, then the response part.
+	var buf [16 + 1 + rrlResponseLen]byte
 	a := prefix.Addr().As16()
 	k := copy(buf[:], a[:])
 	buf[k] = byte(bits)
-	class, qtype, name := classify(m)
-	buf[k+1] = class
-	buf[k+2], buf[k+3] = byte(qtype>>8), byte(qtype)
-	k += 4
-	for i := 0; i < len(name) && k < len(buf); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[k] = c
-		k++
-	}
+	k += 1 + copy(buf[k+1:], resp)
 	h := maphash.Bytes(l.seed, buf[:k])
 
 	limited, slip := l.take(h)
@@ -253,8 +276,6 @@ func (l *RRL) Check(src netip.Addr, m *dns.Msg) RRLAction {
 	return RRLDrop
 }
 
-// take spends one response from the bucket of key h; it reports whether
-// the bucket was empty, and then whether this response is the one to slip.
 func (l *RRL) take(h uint64) (limited, slip bool) {
 	now := l.now()
 	sh := &l.shards[h&(rrlShards-1)]
@@ -290,15 +311,36 @@ found:
 	return true, slip
 }
 
-// warn logs a limited prefix, at most once per interval per prefix (per
-// slot of a fixed table: two prefixes sharing a slot share the interval).
+// warn logs a limited prefix at most once per interval. The table is
+// bounded: a prefix whose set is full of prefixes logged within the
+// interval goes unlogged rather than evicting one (which could then be
+// logged twice). Only limited responses get here, so the set's lock is
+// never taken on the normal query path.
 func (l *RRL) warn(h uint64, prefix netip.Prefix) {
-	slot := &l.logged[h%rrlLogSlots]
+	set := &l.logged[h%rrlLogSets]
 	now := l.now()
-	next := slot.Load()
-	if now < next || !slot.CompareAndSwap(next, now+l.logEvery) {
+	set.mu.Lock()
+	free := -1
+	for i := range set.ways {
+		w := &set.ways[i]
+		if w.prefix == prefix {
+			if now < w.next {
+				set.mu.Unlock()
+				return
+			}
+			free = i
+			break
+		}
+		if free < 0 && now >= w.next {
+			free = i
+		}
+	}
+	if free < 0 {
+		set.mu.Unlock()
 		return
 	}
+	set.ways[free].prefix, set.ways[free].next = prefix, now+l.logEvery
+	set.mu.Unlock()
 	l.log.Warn().Str("prefix", prefix.String()).Int("rate", l.rate).Msg("response rate limit exceeded")
 }
 

@@ -3,6 +3,7 @@ package dns
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -227,6 +228,26 @@ func TestRRLLogOncePerInterval(t *testing.T) {
 	clock.Add(int64(6 * time.Second))
 	allowed(l, srcA, a, 50)
 	require.Equal(t, 3, strings.Count(buf.String(), "\n"))
+}
+
+// TestRRLLogEveryPrefix: many prefixes limited at once are each logged
+// once per interval; none silences another (a 100-prefix burst fits the
+// table's sets with overwhelming probability).
+func TestRRLLogEveryPrefix(t *testing.T) {
+	var buf bytes.Buffer
+	l, clock := testRRL(t, RRLConfig{Rate: 1, Burst: 1, LogInterval: 10 * time.Second}, zerolog.New(&buf))
+	a := answerMsg("static.conformance.test.", dns.TypeA)
+	for round := 1; round <= 2; round++ {
+		for i := range 100 {
+			allowed(l, netip.AddrFrom4([4]byte{10, byte(i), 0, 1}), a, 5)
+		}
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		require.Len(t, lines, 100*round)
+		for i := range 100 {
+			require.Equal(t, round, strings.Count(buf.String(), fmt.Sprintf(`"prefix":"10.%d.0.0/24"`, i)))
+		}
+		clock.Add(int64(11 * time.Second))
+	}
 }
 
 // startRRLServer serves the test zones on 127.0.0.1 with limiter l.
