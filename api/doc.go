@@ -8,10 +8,12 @@
 //
 // # Calls
 //
+//	GET    /                                    the status page (HTML; its script and style under /status/)
 //	GET    /healthz                             the process is alive (never needs a token)
 //	GET    /readyz                              DNS is served and the first health round is done (503 until then)
 //	GET    /api/v1/openapi.yaml                 this API's OpenAPI 3 document
 //	GET    /api/v1/lb/status                    default strategy, regions, failovers, zones, uptime, node id
+//	GET    /api/v1/stats                        DNS queries handled so far, for queries per second
 //	PUT    /api/v1/lb/strategy                  {"strategy": "geo", "parameters": {"answers": 2}}
 //	GET    /api/v1/lb/regions                   every region with endpoint, weight, location, health, latency
 //	POST   /api/v1/lb/regions                   add a region (body below)

@@ -73,6 +73,10 @@ type Options struct {
 	// Metrics is the registry GET /metrics serves; the API registers its
 	// request counters in it. nil: a registry of the API's counters only.
 	Metrics *prometheus.Registry
+	// Queries returns how many DNS queries have been handled so far, for
+	// GET /api/v1/stats (and the status page's queries per second); nil
+	// answers that call with 503.
+	Queries func() uint64
 	Log     zerolog.Logger
 }
 
@@ -150,6 +154,7 @@ func New(opts Options) *Server {
 	}
 	e.Use(middleware.BodyLimit(strconv.FormatInt(opts.BodyLimit, 10) + "B"))
 	s.routes()
+	s.statusRoutes()
 	for _, r := range e.Routes() {
 		s.metrics.routes[r.Method+" "+r.Path] = true
 	}
@@ -241,10 +246,11 @@ func mutating(c echo.Context) bool {
 	return true
 }
 
-// openCall reports calls that need no token: probes, and reads unless
+// openCall reports calls that need no token: probes, the status page
+// (whose script asks for the token when reads need one), and reads unless
 // AuthAll.
 func (s *Server) openCall(c echo.Context) bool {
-	return isProbe(c) || (!s.opts.AuthAll && !mutating(c))
+	return isProbe(c) || isStatusPage(c) || (!s.opts.AuthAll && !mutating(c))
 }
 
 // requireTokenConfigured refuses changes when no token is configured and

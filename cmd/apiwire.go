@@ -85,7 +85,9 @@ func (a *apiSettings) fromEnvironment(env environment, flags *pflag.FlagSet) err
 // checker (ctl.OnRegions) unless something set that hook already. checker
 // may be nil (no health checks): the health calls then answer 503. reg is
 // the registry GET /metrics serves; nil serves the API's counters only.
-func startAPI(s settings, store *balancer.Store, ctl *balancer.Control, checker *health.Checker, ready func() bool, reg *prometheus.Registry, log zerolog.Logger) (*api.Server, error) {
+// extra completes the options with what only some callers have, such as
+// serve's DNS query counter.
+func startAPI(s settings, store *balancer.Store, ctl *balancer.Control, checker *health.Checker, ready func() bool, reg *prometheus.Registry, log zerolog.Logger, extra ...func(*api.Options)) (*api.Server, error) {
 	if err := ctl.LoadError(); err != nil {
 		log.Warn().Err(err).Msg("runtime state partly left out: it no longer fits the zone files")
 	}
@@ -102,6 +104,9 @@ func startAPI(s settings, store *balancer.Store, ctl *balancer.Control, checker 
 	}
 	if checker != nil {
 		opts.Health = checker
+	}
+	for _, f := range extra {
+		f(&opts)
 	}
 	srv := api.New(opts)
 	if err := srv.Start(s.API.Addr, s.API.TLSCert, s.API.TLSKey); err != nil {

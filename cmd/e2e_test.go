@@ -3,7 +3,7 @@
 // End-to-end tests: the real geodns binary queried with the real dig, directly
 // and through an unbound resolver that forwards EDNS Client Subnet, and its
 // REST API driven with curl and the CLI. Run them with `make e2e`, which
-// installs dig, curl and unbound when they are missing
+// installs dig, curl, unbound and chromium when they are missing
 // (`make e2e-deps`), builds bin/geodns and passes it in GEODNS_BIN.
 //
 // Everything listens on 127.0.0.1 on ports picked at random (the REST API
@@ -548,9 +548,9 @@ func startGeodns(t *testing.T, root string) server {
 }
 
 // startGeodnsWith serves zonesDir with its runtime state in dataDir, DNS
-// and the REST API (token e2eToken) on free loopback ports, and waits until
-// both answer.
-func startGeodnsWith(t *testing.T, root, zonesDir, dataDir string) server {
+// and the REST API (token e2eToken) on free loopback ports, with extra
+// serve arguments, and waits until both answer.
+func startGeodnsWith(t *testing.T, root, zonesDir, dataDir string, extra ...string) server {
 	t.Helper()
 	bin := geodnsBin(t, root)
 	dir := t.TempDir() // working directory: no .env from the repository
@@ -564,13 +564,14 @@ func startGeodnsWith(t *testing.T, root, zonesDir, dataDir string) server {
 		if port == apiPort {
 			continue
 		}
-		p := startProcess(t, "geodns", dir, env, bin, "serve",
+		args := append([]string{"serve",
 			"--zones", zonesDir,
 			"--geoip", filepath.Join(root, "testdata", "geoip-city.mmdb"),
 			"--dns-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 			"--api-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)),
 			"--log-format", "json",
-			"--node-id", e2eNodeID)
+			"--node-id", e2eNodeID}, extra...)
+		p := startProcess(t, "geodns", dir, env, bin, args...)
 		err := waitAnswer(p, port, query, func(r *dns.Msg) bool {
 			return r.Rcode == dns.RcodeSuccess && r.Authoritative && len(r.Answer) == 1
 		})
