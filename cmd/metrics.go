@@ -38,12 +38,13 @@ var (
 	descFailOpen  = desc("geodns_failopen_answers_total", "Answers given as if every region were up because all of the service's regions were down.")
 	descRRL       = desc("geodns_rrl_responses_total", "UDP responses over the response rate limit, by action (limited = slipped + dropped).", "action")
 	descReloads   = desc("geodns_reloads_total", "Reloads of the zone files and of the GeoIP database, by kind and result.", "kind", "result")
+	descQLog      = desc("geodns_querylog_events_total", "Sampled queries by query log output (sink: dnstap, querylog) and result: written; dropped because the output's buffer was full; failed to write (file error, no dnstap collector).", "sink", "result")
 	descLastLoad  = desc("geodns_reload_last_success_timestamp_seconds", "Unix time of the last successful zone reload (0: none since start).")
 )
 
 func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descAnswers, descECS, descTruncated, descLatency,
-		descUp, descStale, descCheckLat, descFailovers, descFailOpen, descRRL, descReloads, descLastLoad} {
+		descUp, descStale, descCheckLat, descFailovers, descFailOpen, descRRL, descReloads, descLastLoad, descQLog} {
 		ch <- d
 	}
 }
@@ -67,6 +68,11 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRRL, rrl.Limited, "limited")
 		counter(descRRL, rrl.Slipped, "slipped")
 		counter(descRRL, rrl.Dropped, "dropped")
+		for _, st := range m.dns.Tap().Stats() {
+			counter(descQLog, st.Written, st.Sink, "written")
+			counter(descQLog, st.Dropped, st.Sink, "dropped")
+			counter(descQLog, st.Failed, st.Sink, "failed")
+		}
 	}
 	if m.checker != nil {
 		for name, st := range m.checker.States() {

@@ -92,8 +92,8 @@ func startReloader(ctx context.Context, s settings, store *balancer.Store, ctl *
 		hup:      make(chan os.Signal, 1),
 		done:     make(chan struct{}),
 	}
-	if db, ok := store.Load().Geo.(*geo.DB); ok && s.GeoIP != "" {
-		r.geoPath, r.geoDB = filepath.Clean(s.GeoIP), db
+	if c, ok := store.Load().Geo.(*geo.Cache); ok && s.GeoIP != "" {
+		r.geoPath, r.geoDB = filepath.Clean(s.GeoIP), c.Locator().(*geo.DB)
 	}
 	// Registered before start returns, so a SIGHUP sent once the server
 	// is up never meets the default action (exit).
@@ -234,7 +234,7 @@ func (r *reloader) ReloadGeo() error {
 	}
 	old := r.geoDB
 	r.geoDB = db
-	r.store.Update(func(s *balancer.Snapshot) { s.Geo = db })
+	r.store.Update(func(s *balancer.Snapshot) { s.Geo = cachedLocator(db) })
 	if old != nil {
 		r.retired[old] = time.AfterFunc(geoCloseGrace, func() { r.closeRetired(old) })
 	}

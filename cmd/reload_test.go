@@ -248,11 +248,11 @@ func copyFile(t testing.TB, from, to string) {
 }
 
 func geoType(in *instance) string {
-	db, _ := in.store.Load().Geo.(*geo.DB)
-	if db == nil {
+	c, _ := in.store.Load().Geo.(*geo.Cache)
+	if c == nil {
 		return ""
 	}
-	return db.Info().Type
+	return c.Locator().(*geo.DB).Info().Type
 }
 
 func TestReloadGeoIPOnReplace(t *testing.T) {

@@ -65,7 +65,9 @@ working directory. The seed variables are read as well:
 	c.Flags().DurationVar(&s.StaleAfter, "health-stale-after", 0, "report a region's health as stale when its last check is older than this (default: 3 check intervals); the last state stays in force")
 	addAPIFlags(c, &s)
 	addRRLFlags(c, &s.RRL)
+	addQueryLogFlags(c, &s.QueryLog)
 	c.Flags().StringArrayVar(&s.DNSAddrs, "dns-addr", []string{"127.0.0.1:5353"}, "address to serve DNS on, UDP and TCP (repeatable)")
+	c.Flags().IntVar(&s.DNSWorkers, "dns-workers", 0, "UDP sockets per --dns-addr, each served by its own goroutine (SO_REUSEPORT); 0: one per CPU (GOMAXPROCS)")
 	c.Flags().StringVar(&s.NodeID, "node-id", "", "name of this node in NSID and CHAOS id.server answers (default: host name); env GEODNS_NODE_ID")
 	return c
 }
@@ -103,6 +105,7 @@ type instance struct {
 	ctl      *balancer.Control
 	checker  *health.Checker
 	dns      *dnsserver.Server
+	tap      *dnsserver.Tap // query logs; nil when off
 	api      *api.Server
 	reloader *reloader
 	metrics  *metricsCollector
@@ -148,16 +151,21 @@ func (in *instance) startServices(ctx context.Context, s settings, log zerolog.L
 
 	in.checker = startHealth(ctx, s, in.store, in.ctl, log)
 	in.dns = dnsserver.NewServer(in.store, log)
+	in.dns.UDPWorkers = s.DNSWorkers
 	rrl, err := s.RRL.limiter(log)
 	if err != nil {
 		return err
 	}
 	in.dns.SetRRL(rrl)
+	if in.tap, err = s.QueryLog.tap(s.NodeID, log); err != nil {
+		return err
+	}
+	in.dns.SetTap(in.tap)
 	if err := in.dns.Listen(s.DNSAddrs...); err != nil {
 		return err
 	}
 	in.metrics = &metricsCollector{store: in.store, ctl: in.ctl, checker: in.checker, dns: in.dns}
-	if in.api, err = startAPI(s, in.store, in.ctl, in.checker, in.ready.Load, newMetrics(in.metrics), log); err != nil {
+	if in.api, err = startAPI(s, in.store, in.ctl, in.checker, in.ready.Load, newMetrics(in.metrics), log, func(o *api.Options) { o.Queries = in.dns.Metrics().Total }); err != nil {
 		return err
 	}
 	// After startAPI, which makes reloaded regions reach the checker. The
@@ -179,6 +187,7 @@ func (in *instance) stop(ctx context.Context) error {
 	if in.dns != nil {
 		errs = append(errs, in.dns.Shutdown(ctx))
 	}
+	errs = append(errs, in.tap.Close(ctx)) // after DNS: the last queries are logged
 	in.cancel()
 	if in.checker != nil {
 		in.checker.Stop()
@@ -205,7 +214,7 @@ func buildSnapshot(s settings, log zerolog.Logger) (*balancer.Snapshot, func(), 
 		}
 		info := db.Info()
 		log.Info().Str("path", info.Path).Str("type", info.Type).Time("built", info.BuildTime).Msg("GeoIP database")
-		snap.Geo = db
+		snap.Geo = cachedLocator(db)
 		closeGeo = func() { db.Close() }
 	}
 	for _, z := range set.Zones {
@@ -217,6 +226,14 @@ func buildSnapshot(s settings, log zerolog.Logger) (*balancer.Snapshot, func(), 
 	}
 	return snap, closeGeo, nil
 }
+
+// geoCacheSlots sizes the GeoIP answer cache: 64k networks of recent
+// clients, a few MiB.
+const geoCacheSlots = 1 << 16
+
+// cachedLocator puts a fresh answer cache in front of db, so a reloaded
+// database never answers from its predecessor's cache.
+func cachedLocator(db *geo.DB) *geo.Cache { return geo.NewCache(db, geoCacheSlots) }
 
 // errorf reports a failure the user must see, with an exit code.
 func errorf(c *cobra.Command, code int, format string, args ...any) error {

@@ -53,6 +53,7 @@ func (e environment) get(name string) (string, bool) {
 // and .env are combined (flags win).
 type settings struct {
 	DNSAddrs          []string
+	DNSWorkers        int
 	ZonesDir          string
 	DataDir           string
 	GeoIP             string
@@ -64,6 +65,7 @@ type settings struct {
 	HealthInterval    time.Duration
 	StaleAfter        time.Duration
 	RRL               rrlSettings
+	QueryLog          queryLogSettings
 	FailoverEnabled   bool
 	FailoverThreshold int
 	API               apiSettings
@@ -122,6 +124,9 @@ func (s *settings) fromEnvironment(env environment, flags *pflag.FlagSet) error 
 	}
 	if s.NodeID == "" {
 		s.NodeID, _ = os.Hostname()
+	}
+	if err := s.QueryLog.fromEnvironment(env, flags); err != nil {
+		return err
 	}
 	return s.API.fromEnvironment(env, flags)
 }

@@ -50,22 +50,11 @@ type Metrics struct {
 // Record counts one handled query: its result and how long it took.
 func (m *Metrics) Record(res *Result, took time.Duration) {
 	if res.Msg != nil {
-		qt := numQtypes - 1
+		var qtype uint16
 		if len(res.Msg.Question) == 1 {
-			t := res.Msg.Question[0].Qtype
-			for i, k := range metricQtypes {
-				if k == t {
-					qt = i
-					break
-				}
-			}
+			qtype = res.Msg.Question[0].Qtype
 		}
-		rc := min(max(res.Msg.Rcode, 0), numRcodes-1)
-		zc, ok := m.zones.Load(res.Zone)
-		if !ok {
-			zc, _ = m.zones.LoadOrStore(res.Zone, new(zoneCounters))
-		}
-		zc.(*zoneCounters)[qt][rc].Add(1)
+		m.queryCounter(res.Zone, qtype, res.Msg.Rcode).Add(1)
 		if res.Msg.Truncated {
 			m.Truncated.Add(1)
 		}
@@ -74,18 +63,41 @@ func (m *Metrics) Record(res *Result, took time.Duration) {
 		m.ECS.Add(1)
 	}
 	for i := range res.Decisions {
-		d := &res.Decisions[i]
-		k := AnswerKey{Service: d.Service, Strategy: string(d.Strategy)}
-		if len(d.Regions) > 0 {
-			k.Region = d.Regions[0].Name
-		}
-		c, ok := m.answers.Load(k)
-		if !ok {
-			c, _ = m.answers.LoadOrStore(k, new(atomic.Uint64))
-		}
-		c.(*atomic.Uint64).Add(1)
+		m.answerCounter(&res.Decisions[i]).Add(1)
 	}
 	m.observe(took)
+}
+
+// queryCounter returns the counter of queries to zone of qtype answered
+// with rcode. The answer cache keeps it, so that a cached answer counts
+// itself with one atomic add.
+func (m *Metrics) queryCounter(zone string, qtype uint16, rcode int) *atomic.Uint64 {
+	qt := numQtypes - 1
+	for i, k := range metricQtypes {
+		if k == qtype {
+			qt = i
+			break
+		}
+	}
+	rc := min(max(rcode, 0), numRcodes-1)
+	zc, ok := m.zones.Load(zone)
+	if !ok {
+		zc, _ = m.zones.LoadOrStore(zone, new(zoneCounters))
+	}
+	return &zc.(*zoneCounters)[qt][rc]
+}
+
+// answerCounter returns the counter of answers with decision d.
+func (m *Metrics) answerCounter(d *ServiceDecision) *atomic.Uint64 {
+	k := AnswerKey{Service: d.Service, Strategy: string(d.Strategy)}
+	if len(d.Regions) > 0 {
+		k.Region = d.Regions[0].Name
+	}
+	c, ok := m.answers.Load(k)
+	if !ok {
+		c, _ = m.answers.LoadOrStore(k, new(atomic.Uint64))
+	}
+	return c.(*atomic.Uint64)
 }
 
 func (m *Metrics) observe(took time.Duration) {
@@ -144,3 +156,7 @@ func (m *Metrics) Latency() (buckets map[float64]uint64, sum float64, count uint
 	count = cum + m.latency[len(LatencyBuckets)].Load()
 	return buckets, float64(m.latencySum.Load()) / 1e9, count
 }
+
+// Total returns how many queries have been handled so far: every query is
+// observed once in the latency histogram.
+func (m *Metrics) Total() uint64 { return m.latencyRecs.Load() }

@@ -32,12 +32,25 @@ type Result struct {
 type ServiceDecision struct {
 	Service string
 	balancer.Decision
+	svc *zones.Service
 }
 
 // Respond answers req, received from src over UDP (tcp false) or TCP,
 // from snapshot snap.
 func Respond(snap *balancer.Snapshot, req *dns.Msg, src netip.Addr, tcp bool) Result {
-	r := responder{snap: snap, req: req, src: src}
+	return respond(snap, req, src, tcp, nil)
+}
+
+// decider makes the balancer decisions of one response; nil asks the
+// snapshot. The answer cache uses it to build the response for a decision
+// it has already made.
+type decider func(svc *zones.Service, c balancer.Client) balancer.Decision
+
+func respond(snap *balancer.Snapshot, req *dns.Msg, src netip.Addr, tcp bool, decide decider) Result {
+	if decide == nil {
+		decide = snap.Decide
+	}
+	r := responder{snap: snap, req: req, src: src, decide: decide}
 	if req.Response {
 		return Result{}
 	}
@@ -57,10 +70,11 @@ func Respond(snap *balancer.Snapshot, req *dns.Msg, src netip.Addr, tcp bool) Re
 }
 
 type responder struct {
-	snap *balancer.Snapshot
-	req  *dns.Msg
-	src  netip.Addr
-	edns edns
+	snap   *balancer.Snapshot
+	req    *dns.Msg
+	src    netip.Addr
+	decide decider
+	edns   edns
 
 	client     balancer.Client
 	clientDone bool
@@ -203,8 +217,8 @@ func (r *responder) service(m *dns.Msg, svc *zones.Service, owner string, qtype 
 	default:
 		return "", false
 	}
-	d := r.snap.Decide(svc, r.clientFor())
-	r.decisions = append(r.decisions, ServiceDecision{Service: svc.Name, Decision: d})
+	d := r.decide(svc, r.clientFor())
+	r.decisions = append(r.decisions, ServiceDecision{Service: svc.Name, Decision: d, svc: svc})
 	r.scope = max(r.scope, d.Scope)
 	if len(d.Regions) == 0 {
 		return "", false
@@ -242,26 +256,35 @@ func (r *responder) service(m *dns.Msg, svc *zones.Service, owner string, qtype 
 }
 
 // clientFor works out the client once per query, and only when a
-// load-balanced name needs it: the ECS address when the query has one
-// (none at all for source prefix 0), else the packet source.
+// load-balanced name needs it.
 func (r *responder) clientFor() balancer.Client {
-	if r.clientDone {
-		return r.client
-	}
-	r.clientDone = true
-	addr := r.src
-	if r.edns.ecs != nil {
-		addr = netip.Addr{}
-		if r.edns.ecsAddr.Bits() > 0 {
-			addr = r.edns.ecsAddr.Addr()
+	if !r.clientDone {
+		r.clientDone = true
+		ecs := netip.Prefix{}
+		if r.edns.ecs != nil {
+			ecs = r.edns.ecsAddr
 		}
-	}
-	addr = addr.Unmap()
-	r.client.Addr = addr
-	if addr.IsValid() && r.snap.Geo != nil {
-		r.client.Loc, r.client.Located = r.snap.Geo.Locate(addr)
+		r.client = clientOf(r.snap, r.src, r.edns.ecs != nil, ecs)
 	}
 	return r.client
+}
+
+// clientOf is the client a decision sees: the ECS address when the query
+// has one (none at all for source prefix 0), else the packet source, and
+// where the GeoIP database places it.
+func clientOf(snap *balancer.Snapshot, src netip.Addr, hasECS bool, ecs netip.Prefix) balancer.Client {
+	addr := src
+	if hasECS {
+		addr = netip.Addr{}
+		if ecs.Bits() > 0 {
+			addr = ecs.Addr()
+		}
+	}
+	c := balancer.Client{Addr: addr.Unmap()}
+	if c.Addr.IsValid() && snap.Geo != nil {
+		c.Loc, c.Located = snap.Geo.Locate(c.Addr)
+	}
+	return c
 }
 
 // nodata answers NOERROR with no records and the SOA for negative caching.

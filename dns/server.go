@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +23,15 @@ type Server struct {
 	store *balancer.Store
 	log   zerolog.Logger
 	rrl   atomic.Pointer[RRL] // nil: no response rate limiting
+	tap   atomic.Pointer[Tap] // nil: no query log
 	stats Metrics
+
+	// UDPWorkers is the number of UDP sockets (and goroutines) per
+	// address; 0 means one per CPU the Go runtime uses.
+	UDPWorkers int
+
+	cache atomic.Pointer[answerCache]
+	udp   udpGroup
 
 	mu      sync.Mutex
 	servers []*dns.Server
@@ -47,19 +56,26 @@ func (s *Server) RRL() *RRL { return s.rrl.Load() }
 // Listen binds UDP and TCP on each address (host:port; port 0 picks a free
 // port shared by both transports) and starts serving. It returns once
 // every listener is bound, or the first error after closing the others.
+// UDP is served by UDPWorkers sockets per address with batched system
+// calls; TCP by miekg/dns.
 func (s *Server) Listen(addrs ...string) error {
+	workers := s.UDPWorkers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	for _, addr := range addrs {
-		pc, ln, err := listenBoth(addr)
+		conns, ln, err := listenBoth(addr, workers)
 		if err != nil {
 			s.Shutdown(context.Background())
 			return fmt.Errorf("dns listen %s: %w", addr, err)
 		}
-		s.serve(&dns.Server{PacketConn: pc, Net: "udp", UDPSize: dns.MaxMsgSize})
+		s.udp.start(s, conns)
 		s.serve(&dns.Server{Listener: ln, Net: "tcp"})
+		bound := conns[0].LocalAddr().String()
 		s.mu.Lock()
-		s.bound = append(s.bound, pc.LocalAddr().String())
+		s.bound = append(s.bound, bound)
 		s.mu.Unlock()
-		s.log.Info().Str("addr", pc.LocalAddr().String()).Msg("dns listening on udp and tcp")
+		s.log.Info().Str("addr", bound).Int("udp_workers", workers).Msg("dns listening on udp and tcp")
 	}
 	return nil
 }
@@ -94,7 +110,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	servers := s.servers
 	s.servers = nil
 	s.mu.Unlock()
-	var errs []error
+	errs := []error{s.udp.stop(ctx)}
 	for _, srv := range servers {
 		if err := srv.ShutdownContext(ctx); err != nil {
 			errs = append(errs, err)
@@ -108,19 +124,24 @@ func (s *Server) handle(w dns.ResponseWriter, req *dns.Msg) {
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
 	src := addrOf(w.RemoteAddr())
 	res := Respond(s.store.Load(), req, src, tcp)
-	s.send(w, res.Msg, src, tcp)
-	s.stats.Record(&res, time.Since(start))
+	sent := s.send(w, res.Msg, src, tcp)
+	took := time.Since(start)
+	s.stats.Record(&res, took)
+	if t := s.tap.Load(); t.Sampled() {
+		s.tapQuery(t, w, req, &res, sent, start, took)
+	}
 }
 
-// send writes m (nil: nothing) through the rate limiter.
-func (s *Server) send(w dns.ResponseWriter, m *dns.Msg, src netip.Addr, tcp bool) {
+// send writes m (nil: nothing) through the rate limiter and returns what
+// it wrote: m, its slipped form, or nil.
+func (s *Server) send(w dns.ResponseWriter, m *dns.Msg, src netip.Addr, tcp bool) *dns.Msg {
 	if m == nil {
-		return
+		return nil
 	}
 	if l := s.rrl.Load(); l != nil && !tcp {
 		switch l.Check(src, m) {
 		case RRLDrop:
-			return
+			return nil
 		case RRLSlip:
 			m = Slipped(m)
 		}
@@ -128,6 +149,7 @@ func (s *Server) send(w dns.ResponseWriter, m *dns.Msg, src netip.Addr, tcp bool
 	if err := w.WriteMsg(m); err != nil {
 		s.log.Debug().Err(err).Str("client", w.RemoteAddr().String()).Msg("write response")
 	}
+	return m
 }
 
 // acceptQueries lets every query through to Respond, which owns the
@@ -150,24 +172,4 @@ func addrOf(a net.Addr) netip.Addr {
 		return ip.Unmap()
 	}
 	return netip.Addr{}
-}
-
-// listenBoth binds UDP and TCP on the same port. With port 0 the kernel
-// picks the UDP port; TCP may find it taken, so it retries a few times.
-func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
-	var lastErr error
-	for range 5 {
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, nil, err
-		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, ln, nil
-		}
-		pc.Close()
-		lastErr = err
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil, nil, lastErr
 }

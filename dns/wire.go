@@ -15,14 +15,27 @@ const headerLen = 12
 // response, or nil when nothing must be sent (not a query, or too short to
 // carry an ID to answer to). A message that does not parse gets FORMERR.
 func RespondWire(snap *balancer.Snapshot, query []byte, src netip.Addr, tcp bool) []byte {
+	res, _ := respondBytes(snap, query, src, tcp)
+	return packResponse(res.Msg, query)
+}
+
+// respondBytes is Respond for a query in wire format; it also returns the
+// parsed query (nil when it did not parse).
+func respondBytes(snap *balancer.Snapshot, query []byte, src netip.Addr, tcp bool) (Result, *dns.Msg) {
 	if len(query) < headerLen || query[2]&0x80 != 0 {
-		return nil
+		return Result{}, nil
 	}
 	req := new(dns.Msg)
-	var m *dns.Msg
 	if err := req.Unpack(query); err != nil {
-		m = formatError(query)
-	} else if m = Respond(snap, req, src, tcp).Msg; m == nil {
+		return Result{Msg: formatError(query)}, nil
+	}
+	return Respond(snap, req, src, tcp), req
+}
+
+// packResponse packs m, the response to query; nil for nil. A response
+// that cannot be packed becomes FORMERR.
+func packResponse(m *dns.Msg, query []byte) []byte {
+	if m == nil {
 		return nil
 	}
 	out, err := m.Pack()
