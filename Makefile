@@ -11,7 +11,7 @@ DATA_DIR  ?= bin/data
 # apt-get needs root; use sudo when we are not.
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test e2e bench lint testdata e2e-deps clean
+.PHONY: all build run test e2e bench bench-deps bench-scale lint testdata e2e-deps clean
 
 all: lint test build
 
@@ -37,14 +37,51 @@ e2e-deps:
 	command -v dig >/dev/null || missing="$$missing dnsutils"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v unbound >/dev/null || [ -x /usr/sbin/unbound ] || missing="$$missing unbound"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./dns/ ./balancer/ ./geo/
-	$(GO) test -run '^$$' -bench . -benchtime=1x ./health/ ./cmd/
+# Go benchmarks of the query path, then geodns side by side with gdnsd, Knot and PowerDNS on
+# loopback (testdata/bench/run.sh: answer checks, dnsperf table, p99 at 80% of the peak rate), then
+# the scale run (bench-scale). Knobs pass through the environment (or the make command line):
+# PEERS CONFIGS WORKLOADS DURATION RUNS CLIENTS OUTSTANDING DNSPERF_THREADS QTIMEOUT KEEP CHECK_ONLY
+# EXTRA_TARGETS MMDB P99 P99_LOAD OTHER_MAX; GOBENCH=0 skips the Go benchmarks, SCALE=0 the scale run
+# (CHECK_ONLY=1 skips both).
+# See README.md, Benchmarks.
+bench: bench-deps build
+	@if [ "$${GOBENCH:-1}" != 0 ] && [ "$${CHECK_ONLY:-0}" != 1 ]; then \
+		$(GO) test -run '^$$' -bench . -benchmem ./dns/ ./balancer/ ./geo/ && \
+		$(GO) test -run '^$$' -bench . -benchtime=1x ./health/ ./cmd/; \
+	fi
+	testdata/bench/run.sh
+	@if [ "$${SCALE:-1}" != 0 ] && [ "$${CHECK_ONLY:-0}" != 1 ]; then testdata/bench/scale.sh; fi
+
+# geodns on a zone of 100,000 static records and 1,000 geo services: load time, resident memory,
+# dnsperf figures beside the small bench zone (testdata/bench/scale.sh; DURATION, RUNS, RECORDS, SERVICES).
+bench-scale: bench-deps build
+	testdata/bench/scale.sh
+
+# What `make bench` runs besides Go (Debian packages). On a systemd machine the daemons the packages
+# start on install are stopped and disabled (the bench starts its own, by PID), so that they use no
+# CPU during a run; ones found already running are only reported.
+bench-deps:
+	@missing=""; \
+	for p in dnsperf:dnsperf gdnsd:gdnsd knotd:knot kdig:knot-dnsutils pdns_server:pdns-server dig:dnsutils mmdblookup:mmdb-bin; do \
+		command -v $${p%%:*} >/dev/null || [ -x /usr/sbin/$${p%%:*} ] || missing="$$missing $${p#*:}"; \
+	done; \
+	ls /usr/lib/*/knot/modules-*/geoip.so >/dev/null 2>&1 || missing="$$missing knot-module-geoip"; \
+	ls /usr/lib/*/pdns/libgeoipbackend.so >/dev/null 2>&1 || missing="$$missing pdns-backend-geoip"; \
+	ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 || missing="$$missing pdns-backend-bind"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
+		if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now gdnsd knot pdns 2>/dev/null || true; fi; \
+	fi; \
+	if [ -d /run/systemd/system ]; then for s in gdnsd knot pdns; do \
+		! systemctl is-active -q $$s 2>/dev/null || echo "# note: service $$s is running and shares the CPU with the bench (systemctl disable --now $$s)"; \
+	done; fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -25,4 +25,23 @@
 //     than QUERY; AXFR and IXFR refused;
 //   - NSID (RFC 5001) and CHAOS TXT id.server. / hostname.bind. answered
 //     with the node id.
+//
+// # Serving
+//
+// TCP is served by miekg/dns. UDP is served by this package: one socket
+// per CPU bound with SO_REUSEPORT (Server.UDPWorkers), each read and
+// written up to 64 datagrams per system call (recvmmsg and sendmmsg
+// through golang.org/x/net), with buffers owned by its worker.
+//
+// A query of the common shape (one IN question, at most an OPT record with
+// NSID, client subnet, cookie or padding) is read straight from its bytes
+// and answered from an answer cache: responses packed once per snapshot by
+// Respond itself (question in lower case), then copied and patched with
+// the query's ID, RD and CD bits, question case and client subnet address
+// and scope. A load-balanced name still gets a balancer decision for every
+// query; the decision's region list selects the packed variant. Responses
+// with more than one decision, and every other query, take the full path
+// (dns.Msg, Respond, Pack). A cached answer allocates nothing and takes no
+// lock; a new snapshot starts a new cache. The differential test and fuzz
+// target hold the two paths to the same answers.
 package dns
