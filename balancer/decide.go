@@ -277,6 +277,9 @@ func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c
 				d.Rule = RuleNearest
 			}
 			for _, r := range byDistance {
+				if r.Location == nil {
+					break // no distance to rank by: the default comes first
+				}
 				order = appendNew(order, r)
 			}
 		}

@@ -744,6 +744,26 @@ func TestGeoContinentSplitByWeight(t *testing.T) {
 	})
 }
 
+// TestGeoUnplacedRegions: regions without a location are not "nearest";
+// a client nothing targets gets the default, then the located regions by
+// distance, then the rest.
+func TestGeoUnplacedRegions(t *testing.T) {
+	regions := plain("a", "b", "def")
+	regions[1].Location = frankfurt
+	svc := service(Geo, 3)
+	svc.Default = "def"
+	snap := newSnapshot(t, RoundRobin, svc, regions, nil)
+	d := snap.Decide(svc, located("203.0.113.7", "203.0.113.0/24", "JP", "AS", tokyo))
+	require.Equal(t, []string{"b", "def", "a"}, names(d.Regions))
+	require.Equal(t, RuleNearest, d.Rule)
+
+	regions[1].Location = nil
+	snap = newSnapshot(t, RoundRobin, svc, regions, nil)
+	d = snap.Decide(svc, located("203.0.113.7", "203.0.113.0/24", "JP", "AS", tokyo))
+	require.Equal(t, []string{"def", "a", "b"}, names(d.Regions))
+	require.Equal(t, RuleDefault, d.Rule)
+}
+
 func TestFailOpen(t *testing.T) {
 	all := []string{"a", "b", "c"}
 	for _, st := range Strategies {
