@@ -132,7 +132,7 @@ func (s *Server) tapUDP(t *Tap, w *udpWorker, msg, out []byte, src netip.AddrPor
 	ev := t.NewEvent()
 	ev.Time, ev.Duration = start, took
 	ev.Client = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	ev.Server = w.local
+	ev.Server = w.sock.local()
 	ev.SetQuery(msg)
 	ev.SetResponse(out)
 	req := new(dns.Msg)

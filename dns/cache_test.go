@@ -24,13 +24,14 @@ type cacheQuery struct {
 	ecs    string // client subnet
 	src    string // packet source; default 127.0.0.1
 	rd, cd bool
+	ad     bool
 }
 
 func (c cacheQuery) pack(t testing.TB, id uint16) []byte {
 	m := new(dns.Msg)
 	m.SetQuestion(c.name, c.qtype)
 	m.Id = id
-	m.RecursionDesired, m.CheckingDisabled = c.rd, c.cd
+	m.RecursionDesired, m.CheckingDisabled, m.AuthenticatedData = c.rd, c.cd, c.ad
 	if c.size > 0 {
 		m.SetEdns0(c.size, c.do)
 		opt := m.IsEdns0()
@@ -101,7 +102,7 @@ func TestCacheMatchesFullPath(t *testing.T) {
 		"rr.conformance.test.", "cdn.conformance.test.", "big.conformance.test.", "elsewhere.example."} {
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeCNAME, dns.TypeMX, dns.TypeANY, dns.TypeNS, dns.TypeSOA, dns.TypeDS} {
 			cases = append(cases, cacheQuery{name: name, qtype: qt})
-			cases = append(cases, cacheQuery{name: name, qtype: qt, size: 1232, do: true, nsid: true, rd: true})
+			cases = append(cases, cacheQuery{name: name, qtype: qt, size: 1232, do: true, nsid: true, rd: true, ad: true})
 		}
 	}
 	for _, name := range []string{"www.conformance.test.", "toservice.conformance.test.", "static.conformance.test.", "nope.conformance.test."} {
@@ -171,6 +172,8 @@ func TestWireQueryParse(t *testing.T) {
 		fast bool
 	}{
 		{"plain", pack(base()), true},
+		{"AD set, as dig sends", func() []byte { m := base(); m.AuthenticatedData = true; return pack(m) }(), true},
+		{"Z set", func() []byte { m := base(); m.Zero = true; return pack(m) }(), false},
 		{"edns", withOpt(func(*dns.OPT) {}), true},
 		{"ecs /24", withOpt(func(o *dns.OPT) { o.Option = append(o.Option, ecs("198.51.100.0/24")) }), true},
 		{"ecs v6 /56", withOpt(func(o *dns.OPT) { o.Option = append(o.Option, ecs("2001:db8::/56")) }), true},

@@ -47,9 +47,9 @@ func (q *wireQuery) parse(msg []byte) bool {
 		return false
 	}
 	q.msg = msg
-	// QR, opcode, AA and TC must be clear; RD and CD are echoed; RA, Z,
-	// AD and the rcode must be clear.
-	if msg[2]&^0x01 != 0 || msg[3]&^0x10 != 0 {
+	// QR, opcode, AA and TC must be clear; RD and CD are echoed; AD is
+	// ignored (dig sets it); RA, Z and the rcode must be clear.
+	if msg[2]&^0x01 != 0 || msg[3]&^0x30 != 0 {
 		return false
 	}
 	counts := binary.BigEndian.Uint64(msg[4:12])

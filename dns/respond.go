@@ -61,6 +61,9 @@ func respond(snap *balancer.Snapshot, req *dns.Msg, src netip.Addr, tcp bool, de
 			size = min(r.edns.size, MaxUDPSize)
 		}
 		m.Truncate(size)
+		// Truncate turns compression off when the answer fits without:
+		// smaller datagrams are worth the packing time.
+		m.Compress = true
 	}
 	res := Result{Msg: m, Decisions: r.decisions, Zone: r.zone, ECS: r.edns.ecs != nil}
 	if r.clientDone {

@@ -27,7 +27,8 @@ type Server struct {
 	stats Metrics
 
 	// UDPWorkers is the number of UDP sockets (and goroutines) per
-	// address; 0 means one per CPU the Go runtime uses.
+	// address; 0 means one per CPU the Go runtime uses (GOMAXPROCS, read
+	// before Listen raises it to one more than the workers).
 	UDPWorkers int
 
 	cache atomic.Pointer[answerCache]
@@ -63,15 +64,20 @@ func (s *Server) Listen(addrs ...string) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	// A UDP worker keeps its P while it waits (udp_linux.go): one P more
+	// than there are workers keeps the rest of the process running.
+	if need := workers*len(addrs) + 1; runtime.GOMAXPROCS(0) < need {
+		runtime.GOMAXPROCS(need)
+	}
 	for _, addr := range addrs {
-		conns, ln, err := listenBoth(addr, workers)
+		socks, ln, err := listenBoth(addr, workers)
 		if err != nil {
 			s.Shutdown(context.Background())
 			return fmt.Errorf("dns listen %s: %w", addr, err)
 		}
-		s.udp.start(s, conns)
+		s.udp.start(s, socks)
 		s.serve(&dns.Server{Listener: ln, Net: "tcp"})
-		bound := conns[0].LocalAddr().String()
+		bound := socks[0].local().String()
 		s.mu.Lock()
 		s.bound = append(s.bound, bound)
 		s.mu.Unlock()

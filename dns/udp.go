@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 )
 
 const (
@@ -23,39 +21,42 @@ const (
 	maxQuerySize = 4096
 )
 
-// batchConn reads and writes datagrams many per system call (recvmmsg
-// and sendmmsg on Linux).
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+// datagram is one slot of a batch: its storage, the bytes in use and the
+// peer it came from or goes to.
+type datagram struct {
+	buf  []byte
+	n    int
+	peer netip.AddrPort
+}
+
+// udpSocket is one UDP socket as a worker uses it (udp_linux.go,
+// udp_other.go). read waits for at least one datagram, or returns an
+// error that is temporary (EAGAIN, EINTR) or says the socket is closed;
+// both return how many slots they used.
+type udpSocket interface {
+	read(in []datagram) (int, error)
+	write(out []datagram) (int, error)
+	local() netip.AddrPort
+	Close() error
 }
 
 // udpWorker serves one UDP socket. Every buffer is its own and reused, so
 // a query answered from the cache allocates nothing here.
 type udpWorker struct {
-	s     *Server
-	conn  *net.UDPConn
-	local netip.AddrPort
-	bc    batchConn
-	in    []ipv4.Message
-	out   []ipv4.Message
+	s    *Server
+	sock udpSocket
+	in   [batchSize]datagram
+	out  [batchSize]datagram
 	// outBufs back the responses of one batch; a response built by the
 	// full path brings its own.
 	outBufs [batchSize][]byte
 	q       wireQuery
 }
 
-func newUDPWorker(s *Server, conn *net.UDPConn) *udpWorker {
-	w := &udpWorker{s: s, conn: conn, in: make([]ipv4.Message, batchSize), out: make([]ipv4.Message, batchSize)}
-	w.local = addrPortOf(conn.LocalAddr())
-	if conn.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
-		w.bc = ipv4.NewPacketConn(conn)
-	} else {
-		w.bc = ipv6.NewPacketConn(conn)
-	}
+func newUDPWorker(s *Server, sock udpSocket) *udpWorker {
+	w := &udpWorker{s: s, sock: sock}
 	for i := range w.in {
-		w.in[i].Buffers = [][]byte{make([]byte, maxQuerySize)}
-		w.out[i].Buffers = make([][]byte, 1)
+		w.in[i].buf = make([]byte, maxQuerySize)
 		w.outBufs[i] = make([]byte, 0, MaxUDPSize)
 	}
 	return w
@@ -64,24 +65,27 @@ func newUDPWorker(s *Server, conn *net.UDPConn) *udpWorker {
 // serve answers datagrams until the socket is closed.
 func (w *udpWorker) serve() {
 	for {
-		n, err := w.bc.ReadBatch(w.in, 0)
+		n, err := w.sock.read(w.in[:])
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if closed(err) {
 				return
 			}
-			w.s.log.Debug().Err(err).Msg("udp read")
+			if !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR) {
+				w.s.log.Debug().Err(err).Msg("udp read")
+			}
+			// A read cut short is where the runtime gets this goroutine
+			// back (see udp_linux.go).
+			runtime.Gosched()
 			continue
 		}
 		m := 0
 		for i := range w.in[:n] {
 			in := &w.in[i]
-			src := addrPortOf(in.Addr)
-			out := w.s.answerUDP(w, in.Buffers[0][:in.N], src, w.outBufs[m][:0])
+			out := w.s.answerUDP(w, in.buf[:in.n], in.peer, w.outBufs[m][:0])
 			if out == nil {
 				continue
 			}
-			w.out[m].Buffers[0] = out
-			w.out[m].Addr = in.Addr
+			w.out[m].buf, w.out[m].peer = out, in.peer
 			m++
 		}
 		w.write(w.out[:m])
@@ -90,81 +94,44 @@ func (w *udpWorker) serve() {
 
 // write sends a batch; a datagram the kernel refuses (an unreachable
 // address, say) is skipped so that the rest still go out.
-func (w *udpWorker) write(ms []ipv4.Message) {
-	for len(ms) > 0 {
-		n, err := w.bc.WriteBatch(ms, 0)
+func (w *udpWorker) write(ds []datagram) {
+	for len(ds) > 0 {
+		n, err := w.sock.write(ds)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if closed(err) {
 				return
 			}
-			w.s.log.Debug().Err(err).Str("client", ms[0].Addr.String()).Msg("udp write")
+			w.s.log.Debug().Err(err).Str("client", ds[0].peer.String()).Msg("udp write")
 			n = 1
 		}
-		ms = ms[n:]
+		ds = ds[n:]
 	}
 }
 
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if u, ok := a.(*net.UDPAddr); ok {
-		return u.AddrPort()
-	}
-	return netip.AddrPort{}
-}
+func closed(err error) bool { return errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) }
 
-// listenUDP binds n UDP sockets to addr with SO_REUSEPORT, so that the
-// kernel spreads clients over them, one worker each. Port 0 picks a free
-// port for all of them.
-func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: reusePort}
-	var conns []*net.UDPConn
-	for range max(n, 1) {
-		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
-		if err != nil {
-			closeAll(conns)
-			return nil, err
-		}
-		conns = append(conns, pc.(*net.UDPConn))
-		addr = pc.LocalAddr().String()
-	}
-	return conns, nil
-}
-
-func reusePort(_, _ string, c syscall.RawConn) error {
-	var opErr error
-	err := c.Control(func(fd uintptr) {
-		opErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	})
-	if err != nil {
-		return err
-	}
-	if opErr != nil {
-		return fmt.Errorf("SO_REUSEPORT: %w", opErr)
-	}
-	return nil
-}
-
-func closeAll(conns []*net.UDPConn) {
-	for _, c := range conns {
-		c.Close()
+func closeAll(socks []udpSocket) {
+	for _, s := range socks {
+		s.Close()
 	}
 }
 
-// listenBoth binds UDP and TCP on the same port: TCP without
-// SO_REUSEPORT, so a second server on the same address fails here rather
-// than sharing the UDP traffic. With port 0 the kernel picks the UDP port;
-// TCP may find it taken, so it retries a few times.
-func listenBoth(addr string, workers int) ([]*net.UDPConn, net.Listener, error) {
+// listenBoth binds UDP (workers sockets) and TCP on the same port: TCP
+// without SO_REUSEPORT, so a second server on the same address fails here
+// rather than sharing the UDP traffic. With port 0 the kernel picks the
+// UDP port; TCP may find it taken, so it retries a few times.
+func listenBoth(addr string, workers int) ([]udpSocket, net.Listener, error) {
 	var lastErr error
 	for range 5 {
-		conns, err := listenUDP(addr, workers)
+		socks, err := listenUDP(addr, workers)
 		if err != nil {
 			return nil, nil, err
 		}
-		ln, err := net.Listen("tcp", conns[0].LocalAddr().String())
+		ln, err := net.Listen("tcp", socks[0].local().String())
 		if err == nil {
-			return conns, ln, nil
+			return socks, ln, nil
 		}
-		closeAll(conns)
+		closeAll(socks)
 		lastErr = err
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -173,22 +140,21 @@ func listenBoth(addr string, workers int) ([]*net.UDPConn, net.Listener, error) 
 
 // udpGroup is the workers of one server and what waits for them.
 type udpGroup struct {
-	conns []*net.UDPConn
+	socks []udpSocket
 	wg    sync.WaitGroup
 }
 
-func (g *udpGroup) start(s *Server, conns []*net.UDPConn) {
-	for _, c := range conns {
-		g.conns = append(g.conns, c)
-		w := newUDPWorker(s, c)
-		g.wg.Go(w.serve)
+func (g *udpGroup) start(s *Server, socks []udpSocket) {
+	for _, sock := range socks {
+		g.socks = append(g.socks, sock)
+		g.wg.Go(newUDPWorker(s, sock).serve)
 	}
 }
 
 // stop closes the sockets and waits for the batches in hand, up to ctx's
 // deadline.
 func (g *udpGroup) stop(ctx context.Context) error {
-	closeAll(g.conns)
+	closeAll(g.socks)
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
 	select {

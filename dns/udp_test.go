@@ -3,6 +3,8 @@ package dns
 import (
 	"context"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ func TestUDPWorkers(t *testing.T) {
 	srv.UDPWorkers = 4
 	require.NoError(t, srv.Listen("127.0.0.1:0"))
 	addr := srv.Addrs()[0]
-	require.Len(t, srv.udp.conns, 4)
+	require.Len(t, srv.udp.socks, 4)
 
 	var wg sync.WaitGroup
 	for range 16 {
@@ -84,4 +86,80 @@ func TestUDPOversizedQuery(t *testing.T) {
 	require.NoError(t, r.Unpack(buf[:n]))
 	require.Equal(t, m.Id, r.Id)
 	require.Equal(t, dns.RcodeFormatError, r.Rcode)
+}
+
+// TestUDPWorkersLeaveRuntimeRunning: workers waiting inside recvmmsg keep
+// their P (udp_linux.go); garbage collection, which stops every
+// goroutine, and the rest of the process must still run, idle or busy.
+func TestUDPWorkersLeaveRuntimeRunning(t *testing.T) {
+	srv := NewServer(balancer.NewStore(testSnapshot(t)), zerolog.Nop())
+	srv.UDPWorkers = 2
+	require.NoError(t, srv.Listen("127.0.0.1:0"))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := srv.Addrs()[0]
+
+	gcRounds := func(n int) {
+		done := make(chan struct{})
+		go func() {
+			for range n {
+				runtime.GC()
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("garbage collection stuck behind the UDP workers")
+		}
+	}
+	gcRounds(20) // idle workers
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				exchange(t, c, addr, testCase{qname: "www.conformance.test.", qtype: dns.TypeA})
+			}
+		}
+	})
+	gcRounds(20) // busy workers
+	close(stop)
+	wg.Wait()
+}
+
+// TestUDPAddressFamilies: IPv6 sockets read and answer IPv6 peers, and a
+// wildcard IPv6 socket answers IPv4 clients as well (dual stack).
+func TestUDPAddressFamilies(t *testing.T) {
+	for _, c := range []struct{ listen, dial string }{
+		{"[::1]:0", "[::1]"},
+		{"[::]:0", "127.0.0.1"},
+		{"127.0.0.1:0", "127.0.0.1"},
+	} {
+		t.Run(c.listen+"/"+c.dial, func(t *testing.T) {
+			srv := NewServer(balancer.NewStore(testSnapshot(t)), zerolog.Nop())
+			if err := srv.Listen(c.listen); err != nil {
+				t.Skipf("no %s here: %v", c.listen, err)
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+			})
+			_, port, err := net.SplitHostPort(srv.Addrs()[0])
+			require.NoError(t, err)
+			addr := net.JoinHostPort(strings.Trim(c.dial, "[]"), port)
+			r := exchange(t, &dns.Client{Net: "udp", Timeout: 2 * time.Second}, addr,
+				testCase{qname: "static.conformance.test.", qtype: dns.TypeA})
+			require.Equal(t, []string{"static.conformance.test.\t300\tIN\tA\t192.0.2.1"}, rrStrings(r.Answer))
+		})
+	}
 }
