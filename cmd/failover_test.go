@@ -91,24 +91,39 @@ func startInstance(t testing.TB, zonesDir, dataDir string) *instance {
 // answers returns the sorted addresses of one answer for both.lb.test.
 func answers(t testing.TB, in *instance) []string {
 	t.Helper()
+	out, err := tryAnswers(in)
+	require.NoError(t, err)
+	return out
+}
+
+// tryAnswers is answers for polling conditions (Eventually, Never), which
+// run in goroutines that may outlive the test and so must not fail it.
+func tryAnswers(in *instance) ([]string, error) {
 	m := new(dns.Msg)
 	m.SetQuestion("both.lb.test.", dns.TypeA)
 	r, _, err := (&dns.Client{Timeout: time.Second}).Exchange(m, in.dns.Addrs()[0])
-	require.NoError(t, err)
-	require.Equal(t, dns.RcodeSuccess, r.Rcode)
+	if err != nil {
+		return nil, err
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return nil, fmt.Errorf("rcode %s", dns.RcodeToString[r.Rcode])
+	}
 	var out []string
 	for _, rr := range r.Answer {
 		out = append(out, rr.(*dns.A).A.String())
 	}
 	sort.Strings(out)
-	return out
+	return out, nil
 }
 
 var both = []string{"192.0.2.1", "192.0.2.2"}
 
 func eventuallyAnswers(t *testing.T, in *instance, want []string, msg string) {
 	t.Helper()
-	require.Eventually(t, func() bool { return fmt.Sprint(answers(t, in)) == fmt.Sprint(want) }, 5*time.Second, 10*time.Millisecond, msg)
+	require.Eventually(t, func() bool {
+		got, err := tryAnswers(in)
+		return err == nil && fmt.Sprint(got) == fmt.Sprint(want)
+	}, 5*time.Second, 10*time.Millisecond, msg)
 }
 
 func TestFailoverFollowsHealth(t *testing.T) {
@@ -188,7 +203,10 @@ func TestManualFailoverDrainAndRestart(t *testing.T) {
 	require.NoError(t, again.ctl.ClearFailover("a"))
 	require.NoError(t, again.ctl.SetAdmin("b", balancer.ForceUp))
 	b.status.Store(http.StatusInternalServerError)
-	require.Never(t, func() bool { return fmt.Sprint(answers(t, again)) != fmt.Sprint(both) }, 400*time.Millisecond, 20*time.Millisecond,
+	require.Never(t, func() bool {
+		got, err := tryAnswers(again)
+		return err != nil || fmt.Sprint(got) != fmt.Sprint(both)
+	}, 400*time.Millisecond, 20*time.Millisecond,
 		"force-up keeps b in the answers whatever its checks say")
 }
 
