@@ -93,13 +93,33 @@ func (d Decision) Explain() string {
 	return b.String()
 }
 
-// Decide picks the regions for one answer to svc for client c.
+// Decide picks the regions for one answer to svc for client c. The
+// Regions of the decision are shared: callers must not modify them.
 func (s *Snapshot) Decide(svc *zones.Service, c Client) Decision {
-	d := Decision{Strategy: s.Strategy(svc)}
+	strategy := s.Strategy(svc)
+	key := memoKey{svc: svc, network: c.Loc.Network}
+	memo := s.memo != nil && strategy == Geo && len(svc.Nets) == 0 && key.network.IsValid()
+	if memo {
+		if d, ok := s.memo.get(key); ok {
+			return d
+		}
+	}
+	d, drawn := s.decide(svc, c, strategy)
+	if memo && !drawn && !d.FailOpen {
+		s.memo.put(key, d)
+	}
+	return d
+}
+
+// decide is Decide without the memo; drawn reports that a rotation or
+// weighted draw chose among regions, so the next client of the same
+// network may get another answer.
+func (s *Snapshot) decide(svc *zones.Service, c Client, strategy Strategy) (d Decision, drawn bool) {
+	d.Strategy = strategy
 	all := s.Zones.ServiceRegions(svc)
 	if len(all) == 0 {
 		d.Rule = RuleNone
-		return d
+		return d, false
 	}
 	var buf [16]*zones.Region // most services have fewer regions: no allocation
 	cands := buf[:0]
@@ -113,7 +133,7 @@ func (s *Snapshot) Decide(svc *zones.Service, c Client) Decision {
 	if len(cands) == 0 {
 		if backup := s.Zones.Regions[svc.Backup]; backup != nil && s.Admin[backup.Name] != ForceDown {
 			d.Rule, d.Regions = RuleBackup, []*zones.Region{backup}
-			return s.applyFailovers(d)
+			return s.applyFailovers(d), false
 		}
 		cands = all
 		d.FailOpen = true
@@ -125,17 +145,20 @@ func (s *Snapshot) Decide(svc *zones.Service, c Client) Decision {
 	n = min(n, len(cands))
 	switch d.Strategy {
 	case Weighted:
+		drawn = true
 		d.Rule = RuleWeight
 		d.Regions = weightedOrder(cands, s.counter(svc).Add(1), n)
 	case LeastLatency:
+		drawn = true
 		d.Rule, d.Regions = s.leastLatency(cands, svc, n)
 	case Geo:
-		s.geo(&d, svc, cands, c, n)
+		drawn = s.geo(&d, svc, cands, c, n)
 	default:
+		drawn = true
 		d.Rule = RuleRotation
 		d.Regions = rotate(cands, s.counter(svc).Add(1), n)
 	}
-	return s.applyFailovers(d)
+	return s.applyFailovers(d), drawn
 }
 
 // rotate returns n regions starting at the turn-th position.
@@ -218,7 +241,7 @@ func (s *Snapshot) leastLatency(cands []*zones.Region, svc *zones.Service, n int
 
 // geo ranks the candidates for the client: override, then explicit
 // country or continent targeting, then distance, then the default.
-func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c Client, n int) {
+func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c Client, n int) (drawn bool) {
 	order := make([]*zones.Region, 0, len(cands))
 	geoScope := 0
 	if c.Loc.Network.IsValid() {
@@ -260,6 +283,7 @@ func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c
 				d.Rule = rule
 			}
 			turn := s.counter(svc).Add(1)
+			drawn = len(qualified) > 1
 			if len(qualified) == 1 {
 				order = appendNew(order, qualified[0])
 			} else {
@@ -295,6 +319,7 @@ func (s *Snapshot) geo(d *Decision, svc *zones.Service, cands []*zones.Region, c
 		order = appendNew(order, r)
 	}
 	d.Regions = order[:n]
+	return drawn
 }
 
 // fallbacks appends the service's configured fallback order: where the

@@ -912,3 +912,49 @@ func BenchmarkDecide(b *testing.B) {
 		})
 	}
 }
+
+// TestGeoMemo: decisions that depend only on the client's network are
+// remembered per snapshot; draws, overrides and fail-open never are.
+func TestGeoMemo(t *testing.T) {
+	berlinClient := located("192.0.2.10", "192.0.2.0/24", "DE", "EU", berlin)
+	parisClient := located("198.51.100.80", "198.51.100.0/24", "FR", "EU", paris)
+	key := func(svc *zones.Service, c Client) memoKey { return memoKey{svc: svc, network: c.Loc.Network} }
+
+	svc := service(Geo, 1)
+	snap := newSnapshot(t, RoundRobin, svc, world(), nil)
+	first := snap.Decide(svc, berlinClient)
+	remembered, ok := snap.memo.get(key(svc, berlinClient))
+	require.True(t, ok, "country match with one region is remembered")
+	require.Equal(t, first, remembered)
+	require.Equal(t, first, snap.Decide(svc, berlinClient))
+
+	// Two regions serve EU by continent: a weighted draw, never remembered.
+	seen := map[string]bool{}
+	for range 50 {
+		seen[snap.Decide(svc, parisClient).Regions[0].Name] = true
+	}
+	_, ok = snap.memo.get(key(svc, parisClient))
+	require.False(t, ok)
+	require.Len(t, seen, 2)
+
+	withNets := service(Geo, 1)
+	withNets.Nets = nets("192.0.2.0/25", "us-east")
+	snap = newSnapshot(t, RoundRobin, withNets, world(), nil)
+	snap.Decide(withNets, berlinClient)
+	_, ok = snap.memo.get(key(withNets, berlinClient))
+	require.False(t, ok, "network overrides depend on the address")
+
+	all := []string{"us-east", "eu-central", "eu-west", "sa-east", "ap-southeast"}
+	snap = newSnapshot(t, RoundRobin, svc, world(), down(all...))
+	require.True(t, snap.Decide(svc, berlinClient).FailOpen)
+	_, ok = snap.memo.get(key(svc, berlinClient))
+	require.False(t, ok, "fail-open answers are counted each time")
+
+	// A new snapshot (health changed) starts with an empty memo.
+	store := NewStore(newSnapshot(t, RoundRobin, svc, world(), nil))
+	store.Load().Decide(svc, berlinClient)
+	next := store.Update(func(s *Snapshot) { s.Health = down("eu-central") })
+	_, ok = next.memo.get(key(svc, berlinClient))
+	require.False(t, ok)
+	require.NotEqual(t, "eu-central", next.Decide(svc, berlinClient).Regions[0].Name)
+}

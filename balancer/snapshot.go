@@ -54,6 +54,8 @@ type Snapshot struct {
 	rotation map[string]*atomic.Uint64
 	// stats is shared by every snapshot of a Store.
 	stats *Stats
+	// memo remembers this snapshot's geo decisions per client network.
+	memo *geoMemo
 }
 
 // Stats counts decisions across snapshots.
@@ -156,6 +158,7 @@ func prepare(s, prev *Snapshot) *Snapshot {
 		}
 	}
 	s.rotation = rot
+	s.memo = newGeoMemo()
 	s.stats = new(Stats)
 	if prev != nil {
 		s.stats = prev.stats
