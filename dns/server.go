@@ -81,7 +81,7 @@ func (s *Server) Listen(addrs ...string) error {
 		s.mu.Lock()
 		s.bound = append(s.bound, bound)
 		s.mu.Unlock()
-		s.log.Info().Str("addr", bound).Int("udp_workers", workers).Msg("dns listening on udp and tcp")
+		s.log.Info().Str("addr", bound).Int("udp_workers", workers).Int("gomaxprocs", runtime.GOMAXPROCS(0)).Msg("dns listening on udp and tcp")
 	}
 	return nil
 }
