@@ -14,10 +14,12 @@ import (
 )
 
 const (
-	// cacheSlots is the size of the direct-mapped table of packed
-	// answers: every name and type of a small zone, the busy ones of a
-	// large one.
-	cacheSlots = 1 << 14
+	// The direct-mapped table of packed answers has two slots per name
+	// served (most names are asked one or two types), within these bounds:
+	// 4096 slots cost 32 KiB per snapshot, 2^18 cost 2 MiB and hold the
+	// busy names of zones larger than that.
+	minCacheSlots = 1 << 12
+	maxCacheSlots = 1 << 18
 	// maxVariants bounds the answers kept for one load-balanced name: one
 	// per distinct region list its decisions produce.
 	maxVariants = 64
@@ -36,7 +38,8 @@ type answerCache struct {
 	snap  *balancer.Snapshot
 	stats *Metrics
 	seed  maphash.Seed
-	slots [cacheSlots]atomic.Pointer[cacheEntry]
+	mask  uint64
+	slots []atomic.Pointer[cacheEntry]
 }
 
 type cacheEntry struct {
@@ -62,7 +65,15 @@ type variant struct {
 }
 
 func newAnswerCache(snap *balancer.Snapshot, stats *Metrics) *answerCache {
-	return &answerCache{snap: snap, stats: stats, seed: maphash.MakeSeed()}
+	names := 0
+	for _, z := range snap.Zones.Zones {
+		names += len(z.Nodes)
+	}
+	n := minCacheSlots
+	for n < 2*names && n < maxCacheSlots {
+		n <<= 1
+	}
+	return &answerCache{snap: snap, stats: stats, seed: maphash.MakeSeed(), mask: uint64(n - 1), slots: make([]atomic.Pointer[cacheEntry], n)}
 }
 
 // cached is one answer from the cache: the variant and the decision that
@@ -78,7 +89,7 @@ type cached struct {
 // full path built, when it built one (nil: build it).
 func (c *answerCache) answer(q *wireQuery, src netip.Addr) (a cached, res *Result, ok bool) {
 	key := q.key[:q.klen]
-	slot := &c.slots[maphash.Bytes(c.seed, key)&(cacheSlots-1)]
+	slot := &c.slots[maphash.Bytes(c.seed, key)&c.mask]
 	e := slot.Load()
 	if e == nil || e.key != string(key) {
 		return c.fill(slot, q, src)
