@@ -11,7 +11,10 @@ import (
 // answerUDP answers one datagram from src and returns the response to
 // send (nil: none). The response may be built in out's storage.
 func (s *Server) answerUDP(w *udpWorker, msg []byte, src netip.AddrPort, out []byte) []byte {
-	start := time.Now()
+	start := w.arrived
+	if start.IsZero() {
+		start = time.Now()
+	}
 	c := s.currentCache()
 	q := &w.q
 	var res *Result

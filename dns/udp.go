@@ -51,6 +51,10 @@ type udpWorker struct {
 	// full path brings its own.
 	outBufs [batchSize][]byte
 	q       wireQuery
+	// arrived is when the batch in hand was read: a query's handling
+	// time runs from there, queueing behind its batch included, and the
+	// clock is read once per batch rather than once per query.
+	arrived time.Time
 }
 
 func newUDPWorker(s *Server, sock udpSocket) *udpWorker {
@@ -78,6 +82,7 @@ func (w *udpWorker) serve() {
 			runtime.Gosched()
 			continue
 		}
+		w.arrived = time.Now()
 		m := 0
 		for i := range w.in[:n] {
 			in := &w.in[i]
