@@ -113,6 +113,7 @@ func truncate(out []byte, size int) []byte {
 		return nil
 	}
 	m.Truncate(size)
+	m.Compress = true // as Respond does
 	packed, err := m.Pack()
 	if err != nil {
 		return nil

@@ -184,7 +184,12 @@ func (c *answerCache) build(q *wireQuery, src netip.Addr, decide decider) (*Resu
 		rrl:     rrlResponse(nil, res.Msg),
 	}
 	if q.ecs {
+		// The echoed option ends the response (responseOPT puts it last
+		// in the OPT record, the last record); check rather than trust.
 		v.ecsAddr = len(wire) - len(q.ecsAddr)
+		if at := v.ecsAddr - 8; at < headerLen || binary.BigEndian.Uint16(wire[at:]) != dns.EDNS0SUBNET {
+			return c.asAsked(&res, asked, q), nil
+		}
 	}
 	if len(res.Decisions) == 1 {
 		v.regions = res.Decisions[0].Regions
