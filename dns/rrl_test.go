@@ -2,7 +2,6 @@ package dns
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -256,13 +255,7 @@ func startRRLServer(t *testing.T, l *RRL) string {
 	srv := NewServer(balancer.NewStore(testSnapshot(t)), zerolog.Nop())
 	srv.SetRRL(l)
 	require.Same(t, l, srv.RRL())
-	require.NoError(t, srv.Listen("127.0.0.1:0"))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv.Addrs()[0]
+	return listen(t, srv, "127.0.0.1:0")
 }
 
 // blast sends n queries for name over one UDP socket from local (nil: any)

@@ -32,14 +32,20 @@ func testSnapshot(t testing.TB) *balancer.Snapshot {
 func startServer(t testing.TB, snap *balancer.Snapshot) (string, *balancer.Store) {
 	t.Helper()
 	store := balancer.NewStore(snap)
-	srv := NewServer(store, zerolog.Nop())
-	require.NoError(t, srv.Listen("127.0.0.1:0"))
+	return listen(t, NewServer(store, zerolog.Nop()), "127.0.0.1:0"), store
+}
+
+// listen starts srv on addr, stops it when the test ends and returns the
+// address it is bound to.
+func listen(t testing.TB, srv *Server, addr string) string {
+	t.Helper()
+	require.NoError(t, srv.Listen(addr))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return srv.Addrs()[0], store
+	return srv.Addrs()[0]
 }
 
 // ecs returns the EDNS0 client subnet option for prefix p.

@@ -31,13 +31,7 @@ func startTapServer(t testing.TB, tap *Tap) (*Server, string) {
 	t.Helper()
 	srv := NewServer(balancer.NewStore(testSnapshot(t)), zerolog.Nop())
 	srv.SetTap(tap)
-	require.NoError(t, srv.Listen("127.0.0.1:0"))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv, srv.Addrs()[0]
+	return srv, listen(t, srv, "127.0.0.1:0")
 }
 
 // finish stops srv, which waits for the queries in flight, and closes

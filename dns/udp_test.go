@@ -94,13 +94,7 @@ func TestUDPOversizedQuery(t *testing.T) {
 func TestUDPWorkersLeaveRuntimeRunning(t *testing.T) {
 	srv := NewServer(balancer.NewStore(testSnapshot(t)), zerolog.Nop())
 	srv.UDPWorkers = 2
-	require.NoError(t, srv.Listen("127.0.0.1:0"))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	addr := srv.Addrs()[0]
+	addr := listen(t, srv, "127.0.0.1:0")
 
 	gcRounds := func(n int) {
 		done := make(chan struct{})
